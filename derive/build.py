@@ -1,0 +1,277 @@
+"""Turn parsed statements into a resolved, shape-checked :class:`Model`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .errors import InputError, SourceText
+from .expr import Adj, Call, Node, Pick, Ref, SizeRef, Step, walk
+from .model import Equation, Model, ShapeError, Symbol, shape_text
+from .parse import Statement, parse_statements
+
+STEP_SUFFIX = re.compile(r"^(.+)_(T|\d+)$")
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+
+
+class Resolver:
+    """Resolves raw names in expressions against a model's declarations."""
+
+    def __init__(self, src: SourceText, sizes: Dict[str, Optional[int]], symbols: Dict[str, Symbol]):
+        self.src = src
+        self.sizes = sizes
+        self.symbols = symbols
+
+    def per_step(self, base: str) -> Optional[str]:
+        name = base + "_t"
+        return name if name in self.symbols and self.symbols[name].per_step else None
+
+    def name(self, raw: str, step: Optional[Step], pos, allow_size: bool = True):
+        """(resolved symbol name, step), a SizeRef, or an error."""
+        if step is not None:
+            full = self.per_step(raw)
+            if full is None:
+                raise self.src.error(f"'{raw}' with a step subscript, but no per-step symbol {raw}_t is declared", pos)
+            return full, step
+        if raw in self.symbols:
+            sym = self.symbols[raw]
+            return raw, (Step("rel", 0) if sym.per_step else None)
+        if allow_size and raw in self.sizes:
+            return SizeRef(raw, pos=pos), None
+        m = STEP_SUFFIX.match(raw)
+        if m and self.per_step(m.group(1)):
+            at = m.group(2)
+            return m.group(1) + "_t", Step("last", 0) if at == "T" else Step("abs", int(at))
+        known = ", ".join(sorted(self.symbols))
+        raise self.src.error(f"unknown symbol '{raw}' (declared: {known})", pos)
+
+    def expression(self, node: Node, per_step: bool, allow_adjoints: bool = False) -> Node:
+        """Resolve every name in ``node``; ``per_step`` is the context it stands in."""
+        return self._resolve(node, per_step, allow_adjoints)
+
+    def _resolve(self, node: Node, per_step: bool, allow_adjoints: bool) -> Node:
+        if isinstance(node, Ref):
+            got = self.name(node.name, node.step, node.pos)
+            if isinstance(got[0], SizeRef):
+                return got[0]
+            name, step = got
+            self.check_step(name, step, per_step, node.pos)
+            return Ref(name, step, pos=node.pos)
+        if isinstance(node, Adj):
+            if not allow_adjoints:
+                raise self.src.error("a derivative can stand only in a claim", node.pos)
+            return node  # claims resolve their own derivatives
+        if isinstance(node, Call) and node.fn == "sum_t":
+            if per_step:
+                raise self.src.error("sum_t inside a per-step expression: the sum over steps "
+                                     "belongs in a global equation", node.pos)
+            return replace(node, args=(self._resolve(node.args[0], True, allow_adjoints),))
+        kids = node.children()
+        if not kids:
+            return node
+        return node.rebuild(tuple(self._resolve(k, per_step, allow_adjoints) for k in kids))
+
+    def check_step(self, name: str, step: Optional[Step], per_step: bool, pos):
+        sym = self.symbols[name]
+        if step is None:
+            return
+        shown = f"{sym.base}_{step.text()}"
+        if step.kind == "rel":
+            if not per_step:
+                raise self.src.error(
+                    f"{shown} in a global equation: name a step ({sym.base}_T) or sum over steps (sum_t)", pos)
+            if step.offset > 0:
+                raise self.src.error(f"{shown} looks ahead in time; an equation at step t can use steps up to t", pos)
+            if step.offset < 0 and sym.kind != "state":
+                raise self.src.error(
+                    f"{shown} needs a value before step 1: declare 'state {name} : ... = 0'", pos)
+            if step.offset < -1:
+                raise self.src.error(f"{shown}: a state can be used one step back (t-1) only", pos)
+        elif step.kind == "abs" and step.offset == 0 and sym.kind != "state":
+            raise self.src.error(f"{shown}: steps run from 1 to T; only a state has a value at step 0", pos)
+        elif step.kind == "last" and step.offset > 0:
+            raise self.src.error(f"{shown} is past the last step T", pos)
+
+
+def _declare(st: Statement, src: SourceText, sizes, symbols):
+    if st.name in symbols:
+        raise src.error(f"'{st.name}' is declared twice", st.name_pos)
+    for dim, pos in zip((st.classes,) + tuple(st.shape) if st.classes is not None else st.shape, st.dim_pos):
+        if isinstance(dim, str) and dim not in sizes:
+            raise src.error(f"unknown size '{dim}': declare it in a 'size' line", pos)
+    per_step = st.name.endswith("_t")
+    symbols[st.name] = Symbol(st.name, st.kind, per_step, st.shape, st.name_pos, st.classes)
+
+
+def _phase_of(eq_name: str, expr: Node, symbols, phases) -> str:
+    for ref in walk(expr):
+        if isinstance(ref, Ref):
+            sym = symbols[ref.name]
+            if sym.per_step or phases.get(ref.name) == "post":
+                return "post"
+    return "pre"
+
+
+def _order(equations: List[Equation], src: SourceText) -> List[Equation]:
+    """Equations in an order where each one's same-step inputs come first."""
+    by_name = {eq.name: eq for eq in equations}
+    done, order, visiting = set(), [], set()
+
+    def visit(eq: Equation):
+        if eq.name in done:
+            return
+        if eq.name in visiting:
+            raise src.error(f"{eq.name} depends on itself at the same step", eq.pos)
+        visiting.add(eq.name)
+        for ref in walk(eq.expr):
+            if isinstance(ref, Ref) and ref.name in by_name and ref.name != eq.name:
+                same_step = ref.step is None or ref.step.kind != "rel" or ref.step.offset == 0
+                if same_step or not eq.per_step:
+                    visit(by_name[ref.name])
+            if isinstance(ref, Ref) and ref.name == eq.name and (ref.step is None or ref.step.offset == 0):
+                raise src.error(f"{eq.name} is defined in terms of itself", ref.pos)
+        visiting.discard(eq.name)
+        done.add(eq.name)
+        order.append(eq)
+
+    for eq in equations:
+        visit(eq)
+    rank = {"pre": 0, "step": 1, "post": 2}
+    return sorted(order, key=lambda e: rank[e.phase])
+
+
+def build_model(statements: List[Statement], src: SourceText, name: str) -> Model:
+    """Resolve and check the model statements of a file.
+
+    Raises
+    ------
+    InputError
+        On an unknown name, a misplaced step, a shape that does not conform,
+        a missing loss or a state without an equation.
+    """
+    sizes: Dict[str, Optional[int]] = {}
+    symbols: Dict[str, Symbol] = {}
+    eq_statements = []
+    for st in statements:
+        if st.kind == "size":
+            for size_name, value, pos in st.sizes:
+                if size_name in sizes:
+                    raise src.error(f"size '{size_name}' is given twice", pos)
+                sizes[size_name] = value
+    for st in statements:
+        if st.kind in ("param", "input", "target", "state"):
+            if st.kind == "state" and not st.name.endswith("_t"):
+                raise src.error(f"a state is per-step: name it {st.name}_t", st.name_pos)
+            _declare(st, src, sizes, symbols)
+        elif st.kind == "equation":
+            eq_statements.append(st)
+    defined = {}
+    for st in eq_statements:
+        if st.name in defined:
+            raise src.error(f"'{st.name}' has two equations", st.name_pos)
+        sym = symbols.get(st.name)
+        if sym is not None and sym.kind != "state":
+            raise src.error(f"'{st.name}' is a declared {sym.kind}; it cannot be given an equation", st.name_pos)
+        if st.name in sizes:
+            raise src.error(f"'{st.name}' is a size; it cannot be given an equation", st.name_pos)
+        if sym is None:
+            symbols[st.name] = Symbol(st.name, "quantity", st.name.endswith("_t"), None, st.name_pos)
+        defined[st.name] = st
+    for sym in symbols.values():
+        if sym.kind == "state" and sym.name not in defined:
+            raise src.error(f"state {sym.name} has no equation ({sym.name} = ...)", sym.pos)
+
+    resolver = Resolver(src, sizes, symbols)
+    equations, phases = [], {}
+    for number, st in enumerate(eq_statements, start=1):
+        per_step = symbols[st.name].per_step
+        expr = resolver.expression(st.expr, per_step)
+        phase = "step" if per_step else _phase_of(st.name, expr, symbols, phases)
+        phases[st.name] = phase
+        equations.append(Equation(st.name, expr, per_step, phase, number, st.name_pos, st.text.strip()))
+    for eq in equations:  # a global equation may use a later one: settle phases
+        if eq.phase == "pre" and _phase_of(eq.name, eq.expr, symbols, phases) == "post":
+            eq.phase = phases[eq.name] = "post"
+    for eq in equations:
+        if eq.phase == "pre":
+            _check_pre(eq, phases, src)
+    equations = _order(equations, src)
+    model = Model(name, src.path, src.text, sizes, symbols, equations)
+    for eq in equations:
+        try:
+            shape = model.shape(eq.expr)
+        except ShapeError as err:
+            raise src.error(str(err), err.node.pos or eq.pos)
+        sym = symbols[eq.name]
+        if sym.shape is not None and sym.shape != shape:
+            raise src.error(f"{eq.name} is declared {shape_text(sym.shape)} but its equation gives "
+                            f"{shape_text(shape)}", eq.pos)
+        sym.shape = shape
+    _check_loss(model, src)
+    return model
+
+
+def _check_pre(eq: Equation, phases, src):
+    for ref in walk(eq.expr):
+        if isinstance(ref, Ref) and phases.get(ref.name) == "post":
+            raise src.error(f"{eq.name} is computed before the time loop but uses {ref.name}", ref.pos)
+
+
+def _check_loss(model: Model, src: SourceText):
+    loss = model.symbols.get(model.loss)
+    if loss is None or loss.kind != "quantity":
+        raise InputError("no loss: the model needs an equation for the scalar L", src.path)
+    if loss.per_step:
+        raise src.error("L must be a single scalar over all steps (L = sum_t L_t)", loss.pos)
+    if loss.shape != (1, 1):
+        raise src.error(f"the loss L must be 1 x 1, but its equation gives {shape_text(loss.shape)} "
+                        "(sum it: L = sum(...))", loss.pos)
+    for eq in model.equations:
+        allowed = {id(n.cls) for n in walk(eq.expr) if isinstance(n, Pick)}
+        allowed |= {id(n.args[0]) for n in walk(eq.expr) if isinstance(n, Call) and n.fn == "onehot"}
+        for node in walk(eq.expr):
+            if isinstance(node, Ref) and model.symbols[node.name].classes is not None and id(node) not in allowed:
+                raise src.error(f"{node.name} holds class numbers: use it as y_t[{node.name}] "
+                                f"or onehot({node.name})", node.pos)
+
+
+def load_text(text: str, path: str, name: Optional[str] = None) -> Model:
+    """A model from its text (``path`` only names it in messages)."""
+    src = SourceText(text, path)
+    statements = parse_statements(src)
+    return build_model(statements, src, name or Path(path).stem)
+
+
+def builtin_names() -> List[str]:
+    """The built-in model names, sorted."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.rnn"))
+
+
+def read_source(name_or_path: str):
+    """(text, path, name) of a built-in model or a file."""
+    if name_or_path in builtin_names():
+        path = BUILTIN_DIR / f"{name_or_path}.rnn"
+        return path.read_text(encoding="utf-8"), f"<builtin:{name_or_path}>", name_or_path
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise InputError(f"no such model file or built-in model '{name_or_path}' "
+                         f"(built-in: {', '.join(builtin_names())})", name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})", str(path))
+    return text, str(path), path.stem
+
+
+def load_model(name_or_path: str) -> Model:
+    """A built-in model by name, or a model file by path.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or its text is not a valid model.
+    """
+    text, path, name = read_source(name_or_path)
+    return load_text(text, path, name)

@@ -1,0 +1,221 @@
+"""Expression trees shared by the parser, the derivations and the printers.
+
+Every node is an immutable, hashable dataclass.  The source position
+(``pos``) is carried along for error messages but is not part of equality,
+so two trees that print the same compare equal wherever they came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Iterator, Optional, Tuple, Union
+
+Pos = Optional[Tuple[int, int]]  # (line, column), both 1-based
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step index: ``t + offset`` (relative) or a fixed step.
+
+    ``kind`` is ``"rel"`` (``t + offset``), ``"abs"`` (the integer
+    ``offset``) or ``"last"`` (``T + offset``).
+    """
+
+    kind: str
+    offset: int = 0
+
+    def shifted(self, by: int) -> "Step":
+        """The same step moved by ``by`` if relative, else unchanged."""
+        if self.kind == "rel":
+            return Step("rel", self.offset + by)
+        return self
+
+    def at(self, t: int, T: int) -> int:
+        """The concrete step number when the current step is ``t`` of ``T``."""
+        if self.kind == "rel":
+            return t + self.offset
+        if self.kind == "last":
+            return T + self.offset
+        return self.offset
+
+    def text(self, var: str = "t") -> str:
+        """The subscript as written in the notation (``t``, ``{t-1}``, ``T``, ``0``)."""
+        if self.kind == "abs":
+            return str(self.offset)
+        base = var if self.kind == "rel" else "T"
+        if self.offset == 0:
+            return base
+        sign = "+" if self.offset > 0 else "-"
+        return "{%s%s%d}" % (base, sign, abs(self.offset))
+
+
+T_REL = Step("rel", 0)
+
+
+class Node:
+    """Base class of expression nodes."""
+
+    pos: Pos
+
+    def children(self) -> Tuple["Node", ...]:
+        return ()
+
+    def rebuild(self, children: Tuple["Node", ...]) -> "Node":
+        return self
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    """A rational constant."""
+
+    value: Fraction
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Ref(Node):
+    """A model symbol, at a step when it is a per-step quantity."""
+
+    name: str
+    step: Optional[Step] = None
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SizeRef(Node):
+    """A size name standing as a number (``B`` in ``sum(e) / B``)."""
+
+    name: str
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Adj(Node):
+    """The adjoint ``d loss / d name`` (denominator layout, shaped like ``name``).
+
+    ``loss`` is the scalar differentiated (``L`` or ``L`` at a step for
+    ``dL_t/dX``); ``use`` restricts a shared parameter's derivative to its use
+    at one step (``dL/dW_hh (t)``).
+    """
+
+    name: str
+    step: Optional[Step] = None
+    loss: str = "L"
+    loss_step: Optional[Step] = None
+    use: Optional[Step] = None
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    """``neg`` (``-x``) or ``T`` (transpose)."""
+
+    op: str
+    x: Node
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+    def children(self):
+        return (self.x,)
+
+    def rebuild(self, children):
+        return replace(self, x=children[0])
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    """``+ - * / @ **`` and ``dot`` (the notes' ambiguous product)."""
+
+    op: str
+    a: Node
+    b: Node
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+    def children(self):
+        return (self.a, self.b)
+
+    def rebuild(self, children):
+        return replace(self, a=children[0], b=children[1])
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """A function applied to arguments (``tanh``, ``softmax``, ``sum_t`` ...)."""
+
+    fn: str
+    args: Tuple[Node, ...]
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+    def children(self):
+        return self.args
+
+    def rebuild(self, children):
+        return replace(self, args=tuple(children))
+
+
+@dataclass(frozen=True)
+class Pick(Node):
+    """``y[c]``: the entry of class ``c`` in each column of ``y``."""
+
+    x: Node
+    cls: Node
+    pos: Pos = field(default=None, compare=False, repr=False)
+
+    def children(self):
+        return (self.x, self.cls)
+
+    def rebuild(self, children):
+        return replace(self, x=children[0], cls=children[1])
+
+
+Expr = Union[Num, Ref, SizeRef, Adj, Unary, Binary, Call, Pick]
+
+ELEMENTWISE_FUNCTIONS = ("tanh", "sigmoid", "relu", "exp", "log", "step")
+"""Functions applied entry by entry (``step`` is the derivative of relu)."""
+
+FUNCTIONS = {
+    # name: number of arguments
+    "tanh": 1, "sigmoid": 1, "relu": 1, "exp": 1, "log": 1, "step": 1,
+    "softmax": 1, "onehot": 1, "sum": 1, "mean": 1, "sum_t": 1,
+    "squared": 1, "transpose": 1, "rowsum": 1, "colsum": 1, "ones_like": 1,
+}
+
+
+def num(value) -> Num:
+    """A constant node from an int, a Fraction or a decimal string."""
+    return Num(Fraction(value))
+
+
+ZERO = Num(Fraction(0))
+ONE = Num(Fraction(1))
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of the tree, parents before children."""
+    yield node
+    for child in node.children():
+        yield from walk(child)
+
+
+def transform(node: Node, fn) -> Node:
+    """Rebuild the tree bottom-up, replacing each node by ``fn(node)``."""
+    kids = node.children()
+    if kids:
+        node = node.rebuild(tuple(transform(k, fn) for k in kids))
+    return fn(node)
+
+
+def shift_steps(node: Node, by: int) -> Node:
+    """Move every relative step in the tree by ``by``."""
+
+    def move(n):
+        if isinstance(n, (Ref, Adj)) and n.step is not None:
+            return replace(n, step=n.step.shifted(by))
+        return n
+
+    return transform(node, move)
+
+
+def adjoint_refs(node: Node):
+    """The adjoint references the tree uses."""
+    return [n for n in walk(node) if isinstance(n, Adj)]
