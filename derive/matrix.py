@@ -58,6 +58,11 @@ class MatrixDerivation:
     adjoints: Dict[str, Adjoint] = field(default_factory=dict)
     constants: Dict[str, Node] = field(default_factory=dict)
 
+    def numbers(self) -> Dict[str, int]:
+        """Equation numbers of the adjoints, continuing after the forward equations."""
+        first = len(self.model.equations) + 1
+        return {name: first + k for k, name in enumerate(self.order())}
+
     def order(self) -> List[str]:
         """Quantities in the order the backward pass computes them."""
         names = [eq.name for eq in reversed(self.model.equations)]

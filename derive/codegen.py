@@ -1,0 +1,346 @@
+"""Emit the NumPy module of INTERFACE.md from the model and its matrix derivation.
+
+The module is vectorised over the batch with one loop over time forward and
+one backward; each statement carries the equation it computes as a comment.
+Only the adjoints that some gradient needs are computed.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Set
+
+from . import __version__
+from .expr import Adj, Ref, Step, adjoint_refs, walk
+from .matrix import MatrixDerivation, Term, step_at
+from .model import Model
+from .numpy_printer import NumPyPrinter, py_name, size_name, variable
+from .printer import show
+
+HELPERS = '''
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _relu(a):
+    return a * (a.real > 0)
+
+
+def _step(a):
+    return (a.real > 0).astype(float)
+
+
+def _softmax(a):
+    e = np.exp(a - a.real.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def _onehot(classes, n):
+    out = np.zeros((n, classes.shape[0]))
+    out[classes, np.arange(classes.shape[0])] = 1
+    return out
+
+
+def _pick(a, classes):
+    return a[classes, np.arange(a.shape[1])][None, :]
+
+
+def _fit(label, array, dims, sizes):
+    """Check an array against symbolic dims, learning the sizes it fixes."""
+    expected = tuple(d if isinstance(d, int) else sizes.get(d, d) for d in dims)
+    if array.ndim != len(dims):
+        raise ValueError(f"{label} has shape {array.shape}; expected {expected}")
+    for got, dim in zip(array.shape, dims):
+        want = dim if isinstance(dim, int) else sizes.setdefault(dim, got)
+        if got != want:
+            raise ValueError(f"{label} has shape {array.shape}; expected {expected}"
+                             f" ({dim} = {want})")
+'''
+
+
+def _dims_code(shape, per_step: bool) -> str:
+    dims = [d if isinstance(d, int) else size_name(d) for d in shape]
+    if per_step:
+        dims = ["T + 1"] + dims
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def needed_adjoints(derivation: MatrixDerivation, with_states: bool = True) -> Set[str]:
+    """Adjoints that the parameter (and initial-state) gradients depend on."""
+    model = derivation.model
+    todo = [s.name for s in model.params] + ([s.name for s in model.states] if with_states else [])
+    seen: Set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in derivation.adjoints:
+            continue
+        seen.add(name)
+        for term in derivation.adjoints[name].terms:
+            todo += [a.name for a in adjoint_refs(term.expr)]
+    return seen
+
+
+def needed_values(model: Model, exprs) -> Set[str]:
+    """Symbols whose forward values the given expressions read."""
+    return {n.name for e in exprs for n in walk(e) if isinstance(n, Ref)}
+
+
+class ModuleWriter:
+    """Builds the module text line by line."""
+
+    def __init__(self, model: Model, derivation: MatrixDerivation):
+        self.model = model
+        self.derivation = derivation
+        self.p = NumPyPrinter(model)
+        self.lines: List[str] = []
+        self.numbers = {eq.name: eq.number for eq in model.equations}
+        self.numbers.update(derivation.numbers())
+
+    def emit(self, text: str = "", indent: int = 0):
+        self.lines.append(("    " * indent + text) if text else "")
+
+    # -- pieces --------------------------------------------------------------
+    def adjoint_comment(self, name: str, term: Optional[Term] = None, at_zero=False,
+                        first=False) -> str:
+        model = self.model
+        sym = model.symbols[name]
+        step = (Step("abs", 0) if at_zero else Step("rel", 0)) if sym.per_step else None
+        lhs = show(Adj(name, step))
+        if term is None:
+            return f"({self.numbers[name]}) {lhs}"
+        expr = step_at(term.expr, 0) if at_zero else term.expr
+        prefix = "sum_t " if term.summed and not sym.per_step else ""
+        return f"({self.numbers[name]}) {lhs} {'=' if first else '+='} {prefix}{show(expr)}"
+
+    def conditions(self, term: Term, per_step_target: bool) -> List[str]:
+        out = []
+        if term.at is not None and per_step_target:
+            target = {"last": "T", "abs": ""}[term.at.kind]
+            out.append(f"t == {target}{term.at.offset if term.at.kind == 'abs' else ''}"
+                       if term.at.kind == "abs" or term.at.offset == 0
+                       else f"t == T - {-term.at.offset}")
+        for off in sorted({a.step.offset for a in adjoint_refs(term.expr)
+                           if a.step is not None and a.step.kind == "rel" and a.step.offset}):
+            out.append(f"t + {off} <= T" if off > 0 else f"t - {-off} >= 1")
+        return out
+
+    def accumulate(self, target: str, term: Term, indent: int, first: bool,
+                   per_step_target: bool, comment: str):
+        conds = self.conditions(term, per_step_target)
+        code = self.p(term.expr)
+        self.emit(f"# {comment}", indent)
+        if conds:
+            self.emit(f"if {' and '.join(conds)}:", indent)
+            self.emit(f"{target} += {code}", indent + 1)
+        else:
+            self.emit(f"{target} {'=' if first else '+='} {code}", indent)
+
+    # -- module ----------------------------------------------------------------
+    def write(self) -> str:
+        model, d = self.model, self.derivation
+        needed = needed_adjoints(d)
+        self.header()
+        self.emit("import numpy as np")
+        self.emit()
+        self.tables()
+        self.lines += HELPERS.splitlines()
+        self.emit()
+        self.emit()
+        self.sizes_function()
+        self.forward_function()
+        self.loss_function()
+        self.gradient_function(needed)
+        while self.lines and not self.lines[-1]:
+            self.lines.pop()
+        return "\n".join(self.lines) + "\n"
+
+    def header(self):
+        model = self.model
+        self.emit(f'"""Loss and gradients of the model {model.name!r}, generated by derive {__version__}.')
+        self.emit()
+        self.emit("Forward equations (numbers as in `derive show`):")
+        for eq in model.equations:
+            self.emit(f"    ({eq.number}) {model.display(eq.name, Step('rel', 0))} = {show(eq.expr)}")
+        self.emit()
+        self.emit("Interface: loss(params, data) and loss_and_gradients(params, data).")
+        self.emit(f"Regenerate rather than edit: derive code {model.name}")
+        self.emit('"""')
+        self.emit()
+
+    def data_dims(self, sym):
+        if sym.classes is not None:
+            return (("T",) if sym.per_step else ()) + (sym.shape[1],)
+        return (("T",) if sym.per_step else ()) + tuple(sym.shape)
+
+    def tables(self):
+        model = self.model
+        params = ", ".join(f"{s.name!r}: {tuple(s.shape)!r}" for s in model.params)
+        self.emit(f"PARAM_SHAPES = {{{params}}}")
+        data = [f"{s.base!r}: {self.data_dims(s)!r}" for s in model.data_symbols]
+        data += [f"'{s.base}_0': {tuple(s.shape)!r}" for s in model.states]
+        self.emit(f"DATA_SHAPES = {{{', '.join(data)}}}")
+        classes = ", ".join(f"{s.base!r}: {s.classes!r}" for s in model.data_symbols if s.classes is not None)
+        self.emit(f"CLASS_COUNTS = {{{classes}}}")
+        sizes = ", ".join(f"{k!r}: {v!r}" for k, v in model.sizes.items())
+        self.emit(f"DEFAULT_SIZES = {{{sizes}}}")
+
+    def sizes_function(self):
+        self.emit("def _sizes(params, data):")
+        self.emit('"""Sizes read off the arrays; inconsistent shapes raise ValueError."""', 1)
+        self.emit("sizes = {}", 1)
+        self.emit("for name, dims in PARAM_SHAPES.items():", 1)
+        self.emit('_fit(f"params[{name!r}]", np.asarray(params[name]), dims, sizes)', 2)
+        self.emit("for name, dims in DATA_SHAPES.items():", 1)
+        self.emit("if name in data:", 2)
+        self.emit("array = np.asarray(data[name])", 3)
+        self.emit("if name in CLASS_COUNTS and array.ndim == len(dims) - 1:", 3)
+        self.emit("array = array.reshape(array.shape + (1,))", 4)
+        self.emit("elif name in CLASS_COUNTS and array.ndim == len(dims) + 1 and array.shape[-1] == 1:", 3)
+        self.emit("array = array.reshape(array.shape[:-1])", 4)
+        self.emit('_fit(f"data[{name!r}]", array, dims, sizes)', 3)
+        self.emit("return sizes", 1)
+        self.emit()
+        self.emit()
+
+    def forward_function(self):
+        model = self.model
+        p = self.p
+        self.emit("def _forward(params, data):")
+        self.emit('"""The forward pass; returns the loss and every stored value."""', 1)
+        self.emit("sizes = _sizes(params, data)", 1)
+        used = sorted({d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)}
+                      | {s.classes for s in model.symbols.values() if isinstance(s.classes, str)}
+                      | ({"T"} if model.has_steps else set()))
+        for size in used:
+            self.emit(f"{size_name(size)} = sizes[{size!r}]", 1)
+        floats = [f"params[{s.name!r}]" for s in model.params]
+        floats += [f"data[{s.base!r}]" for s in model.data_symbols if s.classes is None]
+        self.emit(f"dtype = np.result_type(float, {', '.join(floats)})", 1)
+        for s in model.params:
+            self.emit(f"{py_name(s.name)} = np.asarray(params[{s.name!r}], dtype=dtype)", 1)
+        for s in model.data_symbols:
+            var = variable(model, s.name)
+            if s.classes is not None:
+                shape = "(T, -1)" if s.per_step else "(-1,)"
+                self.emit(f"{var} = np.asarray(data[{s.base!r}]).reshape{shape}", 1)
+            else:
+                self.emit(f"{var} = np.asarray(data[{s.base!r}], dtype=dtype)", 1)
+        for eq in model.phase("pre"):
+            self.emit(f"# ({eq.number}) {eq.name} = {show(eq.expr)}", 1)
+            self.emit(f"{variable(model, eq.name)} = {p(eq.expr)}", 1)
+        steps = model.phase("step")
+        for eq in steps:
+            sym = model.symbols[eq.name]
+            self.emit(f"{variable(model, eq.name)} = np.zeros({_dims_code(sym.shape, True)}, dtype=dtype)", 1)
+        for s in model.states:
+            self.emit(f"if {s.base + '_0'!r} in data:", 1)
+            self.emit(f"{variable(model, s.name)}[0] = data[{s.base + '_0'!r}]", 2)
+        if steps:
+            self.emit("for t in range(1, T + 1):", 1)
+            for eq in steps:
+                self.emit(f"# ({eq.number}) {model.display(eq.name, Step('rel', 0))} = {show(eq.expr)}", 2)
+                self.emit(f"{p(Ref(eq.name, Step('rel', 0)))} = {p(eq.expr)}", 2)
+        for eq in model.phase("post"):
+            self.emit(f"# ({eq.number}) {eq.name} = {show(eq.expr)}", 1)
+            self.emit(f"{variable(model, eq.name)} = {p(eq.expr)}", 1)
+        self.emit("return locals()", 1)
+        self.emit()
+        self.emit()
+
+    def loss_function(self):
+        loss = variable(self.model, self.model.loss)
+        self.emit("def loss(params, data):")
+        self.emit('"""The scalar loss L (complex when params are, for complex-step checks)."""', 1)
+        self.emit(f"return np.asarray(_forward(params, data)[{loss!r}]).reshape(())[()]", 1)
+        self.emit()
+        self.emit()
+
+    def gradient_function(self, needed: Set[str]):
+        model, d, p = self.model, self.derivation, self.p
+        self.emit("def loss_and_gradients(params, data, wrt_initial_state=False):")
+        self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
+        self.emit("v = _forward(params, data)", 1)
+        names = sorted(needed_values(model, [t.expr for n in needed for t in d.adjoints[n].terms])
+                       | {s.name for s in model.params})
+        sizes = sorted({d_ for s in model.symbols.values() if s.shape for d_ in s.shape if isinstance(d_, str)}
+                       | ({"T"} if model.has_steps else set()))
+        for size in sizes:
+            self.emit(f"{size_name(size)} = v[{size_name(size)!r}]", 1)
+        self.emit("dtype = v['dtype']", 1)
+        for name in names:
+            var = variable(model, name)
+            self.emit(f"{var} = v[{var!r}]", 1)
+        post = [eq.name for eq in reversed(model.phase("post")) if eq.name in needed]
+        steps = [eq.name for eq in reversed(model.phase("step")) if eq.name in needed]
+        pre = [eq.name for eq in reversed(model.phase("pre")) if eq.name in needed]
+        for name in post:
+            self.global_adjoint(name, 1)
+        shared = pre + [s.name for s in model.params]
+        for name in shared:
+            sym = model.symbols[name]
+            self.emit(f"dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, False)}, dtype=dtype)", 1)
+        for name in steps:
+            sym = model.symbols[name]
+            self.emit(f"dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, True)}, dtype=dtype)", 1)
+        if steps:
+            self.emit("for t in range(T, 0, -1):", 1)
+            for name in steps:
+                self.step_adjoint(name, 2)
+            for name in shared:
+                for term in d.adjoints[name].terms:
+                    if term.summed:
+                        self.accumulate(f"dL_d{variable(model, name)}", term, 2, False, False,
+                                        self.adjoint_comment(name, term))
+        for name in pre + [s.name for s in model.params]:
+            for term in d.adjoints[name].terms:
+                if not term.summed:
+                    self.accumulate(f"dL_d{variable(model, name)}", term, 1, False, False,
+                                    self.adjoint_comment(name, term))
+        self.emit(f"grads = {{{', '.join(f'{s.name!r}: dL_d{variable(model, s.name)}' for s in model.params)}}}", 1)
+        states = [s for s in model.states if s.name in needed]
+        if states:
+            self.emit("if wrt_initial_state:", 1)
+            for s in states:
+                self.initial_state_adjoint(s.name, 2)
+                self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0]", 2)
+        self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
+
+    def global_adjoint(self, name: str, indent: int):
+        sym = self.model.symbols[name]
+        terms = self.derivation.adjoints[name].terms
+        var = f"dL_d{variable(self.model, name)}"
+        self.emit(f"{var} = np.zeros({_dims_code(sym.shape, False)}, dtype=dtype)", indent)
+        for term in terms:
+            self.accumulate(var, term, indent, False, False, self.adjoint_comment(name, term))
+
+    def step_adjoint(self, name: str, indent: int):
+        sym = self.model.symbols[name]
+        terms = self.derivation.adjoints[name].terms
+        if any(t.summed for t in terms):
+            raise NotImplementedError(f"code generation for a sum over steps into {name}")
+        var = f"dL_d{variable(self.model, name)}[t]"
+        ordered = sorted(terms, key=lambda t: bool(self.conditions(t, True)))
+        first = True
+        for term in ordered:
+            unconditional = first and not self.conditions(term, True)
+            self.accumulate(var, term, indent, first, True,
+                            self.adjoint_comment(name, term, first=unconditional))
+            first = False
+
+    def initial_state_adjoint(self, name: str, indent: int):
+        sym = self.model.symbols[name]
+        for term in self.derivation.adjoints[name].terms:
+            if term.at is not None:
+                if term.at.kind != "abs" or term.at.offset != 0:
+                    continue
+            if not all(a.step is None or a.step.kind != "rel" or a.step.offset >= 1
+                       for a in adjoint_refs(term.expr)):
+                continue
+            shifted = step_at(term.expr, 0)
+            self.emit(f"# {self.adjoint_comment(name, term, at_zero=True)}", indent)
+            self.emit(f"dL_d{variable(self.model, name)}[0] += {self.p(shifted)}", indent)
+
+
+def generate_module(model: Model, derivation: MatrixDerivation) -> str:
+    """The NumPy module's source text (deterministic for a given model)."""
+    return ModuleWriter(model, derivation).write()

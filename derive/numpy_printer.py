@@ -1,0 +1,105 @@
+"""Print expression trees as NumPy code (the generated module's statements)."""
+
+from __future__ import annotations
+
+from .expr import Adj, Call, Num, Pick, Ref, SizeRef, Step
+from .printer import PREC_POSTFIX, NotationPrinter
+
+RESERVED = {"np", "t", "T", "params", "data", "dtype", "sizes", "loss", "cache", "grads",
+            "loss_and_gradients", "wrt_initial_state", "range", "sum", "float", "int"}
+
+FUNCTION_CODE = {
+    "tanh": "np.tanh({})", "exp": "np.exp({})", "log": "np.log({})",
+    "sigmoid": "_sigmoid({})", "relu": "_relu({})", "step": "_step({})",
+    "softmax": "_softmax({})", "sum": "np.sum({})", "mean": "np.mean({})",
+    "rowsum": "{}.sum(axis=1, keepdims=True)", "colsum": "{}.sum(axis=0, keepdims=True)",
+    "ones_like": "np.ones_like({})",
+}
+METHOD_STYLE = {"rowsum", "colsum"}
+
+
+def py_name(name: str) -> str:
+    """A model name as a Python identifier that cannot shadow the module's own."""
+    return name + "_" if name in RESERVED or name.startswith("_") else name
+
+
+def size_name(name: str) -> str:
+    """A size as a Python variable (``T`` stays ``T``: it is the loop bound)."""
+    return "T" if name == "T" else py_name(name)
+
+
+def variable(model, name: str) -> str:
+    """The array variable holding a symbol's values.
+
+    A per-step symbol drops its ``_t`` (``z_t`` is ``z[t]``) unless that
+    would collide with a non-step name (``L_t`` beside ``L`` stays ``L_t``).
+    """
+    sym = model.symbols[name]
+    if not sym.per_step:
+        return py_name(name)
+    taken = {s.name for s in model.symbols.values() if not s.per_step} | set(model.sizes)
+    return py_name(sym.base if sym.base not in taken else sym.name)
+
+
+def step_index(step: Step, data_symbol: bool) -> str:
+    """Array index of a step: quantities are stored at 1..T, data at 0..T-1."""
+    base = {"rel": "t", "last": "T", "abs": ""}[step.kind]
+    offset = step.offset - (1 if data_symbol else 0)
+    if step.kind == "abs":
+        return str(offset)
+    if offset == 0:
+        return base
+    return f"{base} {'+' if offset > 0 else '-'} {abs(offset)}"
+
+
+class NumPyPrinter(NotationPrinter):
+    """NumPy spelling of the notation; needs the model to tell data from quantities."""
+
+    op_text = dict(NotationPrinter.op_text, dot=None)
+
+    def print_Num(self, node: Num) -> str:
+        v = node.value
+        if v.denominator == 1:
+            return str(v.numerator)
+        return f"({v.numerator} / {v.denominator})"
+
+    def print_SizeRef(self, node: SizeRef) -> str:
+        return size_name(node.name)
+
+    def array(self, name: str, step) -> str:
+        sym = self.model.symbols[name]
+        var = variable(self.model, name)
+        if step is None or not sym.per_step:
+            return var
+        is_data = sym.kind in ("input", "target")
+        return f"{var}[{step_index(step, is_data)}]"
+
+    def print_Ref(self, node: Ref) -> str:
+        return self.array(node.name, node.step)
+
+    def print_Adj(self, node: Adj) -> str:
+        sym = self.model.symbols[node.name]
+        var = "dL_d" + variable(self.model, node.name)
+        if node.step is None or not sym.per_step:
+            return var
+        return f"{var}[{step_index(node.step, False)}]"
+
+    def print_Unary(self, node):
+        if node.op == "T":
+            return self.wrap(node.x, PREC_POSTFIX) + ".T"
+        return super().print_Unary(node)
+
+    def print_Pick(self, node: Pick) -> str:
+        return f"_pick({self.print(node.x)}, {self.print(node.cls)})"
+
+    def print_Call(self, node: Call) -> str:
+        if node.fn == "onehot":
+            cls = node.args[0]
+            rows = self.model.symbols[cls.name].classes
+            return f"_onehot({self.print(cls)}, {rows if isinstance(rows, int) else size_name(rows)})"
+        if node.fn == "sum_t":
+            return f"sum({self.print(node.args[0])} for t in range(1, T + 1))"
+        arg = node.args[0]
+        if node.fn in METHOD_STYLE:
+            return FUNCTION_CODE[node.fn].format(self.wrap(arg, PREC_POSTFIX))
+        return FUNCTION_CODE[node.fn].format(self.print(arg))
