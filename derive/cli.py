@@ -1,0 +1,167 @@
+"""The ``derive`` command line: parses arguments, calls the library, sets the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .errors import InputError
+
+
+def parse_sizes(text: Optional[str]) -> Dict[str, int]:
+    """``H=8,T=5`` -> {"H": 8, "T": 5}."""
+    out: Dict[str, int] = {}
+    if not text:
+        return out
+    for k, part in enumerate(text.split(",")):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.isidentifier() or not value.isdigit() or int(value) < 1:
+            column = len(",".join(text.split(",")[:k])) + (1 if k else 0) + 1
+            raise InputError(f"--size expects NAME=N pairs separated by commas (H=8,T=5), got {part!r}",
+                             "--size", 1, column, text)
+        out[name] = int(value)
+    return out
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, so nothing half-written is left."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_models(args) -> int:
+    from .build import builtin_names, load_model
+    for name in builtin_names():
+        model = load_model(name)
+        first = model.source.splitlines()[0].lstrip("# ").strip()
+        print(f"{name:20s} {first}")
+    return 0
+
+
+def _sizes_for(model, overrides: Dict[str, int]) -> Dict[str, int]:
+    unknown = sorted(set(overrides) - set(model.sizes))
+    if unknown:
+        raise InputError(f"--size names {', '.join(unknown)}, which the model does not declare "
+                         f"(its sizes: {', '.join(model.sizes)})", "--size")
+    sizes = {k: v for k, v in model.sizes.items() if v is not None}
+    sizes.update(overrides)
+    return sizes
+
+
+def cmd_show(args) -> int:
+    from .build import load_model
+    from .matrix import derive_matrix
+    from .prove import prove
+    from .show import format_show
+    model = load_model(args.model)
+    derivation = derive_matrix(model)
+    proof = None if args.no_proof else prove(derivation, seed=args.seed)
+    print(format_show(model, derivation, proof))
+    return 0 if proof is None or proof.holds else 1
+
+
+def cmd_code(args) -> int:
+    from .build import load_model
+    from .codegen import generate_module
+    from .matrix import derive_matrix
+    model = load_model(args.model)
+    source = generate_module(model, derive_matrix(model))
+    if args.output:
+        write_atomically(args.output, source)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .build import load_model
+    from .matrix import derive_matrix
+    from .verify import format_result, verify
+    model = load_model(args.model)
+    sizes = _sizes_for(model, parse_sizes(args.size))
+    missing = sorted({d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)}
+                     - set(sizes))
+    if model.has_steps and "T" not in sizes:
+        missing.append("T")
+    if missing:
+        raise InputError(f"no value for size(s) {', '.join(missing)}: give them with --size", model.path)
+    entries = None if args.entries == "all" else int(args.entries)
+    print(f"derive verify: seed {args.seed}", file=sys.stderr)
+    result = verify(model, derive_matrix(model), sizes, seed=args.seed, entries=entries)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        print(format_result(result))
+    return 0 if result.passed else 1
+
+
+def cmd_check(args) -> int:
+    from .claims import run_check
+    return run_check(args.notes, args.json, sys.stdout, sys.stderr)
+
+
+def cmd_report(args) -> int:
+    from .report import run_report
+    return run_report(args.source, args.output, args.seed, sys.stdout, sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="derive", description="Derive, emit and verify RNN gradients.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("models", help="list the built-in models").set_defaults(fn=cmd_models)
+    s = sub.add_parser("show", help="every derived gradient with shapes, and the proof")
+    s.add_argument("model")
+    s.add_argument("--seed", type=int, default=0, help="seed of the proof's class targets and witness")
+    s.add_argument("--no-proof", action="store_true", help="skip the symbolic proof")
+    s.set_defaults(fn=cmd_show)
+    c = sub.add_parser("code", help="emit the NumPy module")
+    c.add_argument("model")
+    c.add_argument("-o", "--output")
+    c.set_defaults(fn=cmd_code)
+    v = sub.add_parser("verify", help="check the generated code numerically")
+    v.add_argument("model")
+    v.add_argument("--size", help="override sizes, e.g. H=8,T=5")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--entries", default="30",
+                   help="entries per parameter for finite differences, or 'all' (default 30)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(fn=cmd_verify)
+    k = sub.add_parser("check", help="check a hand derivation claim by claim")
+    k.add_argument("notes")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(fn=cmd_check)
+    r = sub.add_parser("report", help="LaTeX derivation report (.tex or .pdf)")
+    r.add_argument("source")
+    r.add_argument("-o", "--output", required=True)
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(fn=cmd_report)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``derive`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "entries", "all") != "all" and not str(args.entries).isdigit():
+        print(f"derive: error: --entries takes a number or 'all', not {args.entries!r}", file=sys.stderr)
+        return 2
+    try:
+        return args.fn(args)
+    except InputError as err:
+        print(err.format(), file=sys.stderr)
+        return 2
