@@ -1,0 +1,181 @@
+"""Generated gradient code against hand-written BPTT and PyTorch autograd (items 2 and 3 of issue 5)."""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+
+from bench.common import Problem, fmt_time, generated_module, median_times, problems, table
+from bench.torch_models import TorchElman, torch_available
+from derive.expr import Binary, Call, Pick, Unary, walk
+from derive.matrix import derive_matrix
+from numeric import HAND_BPTT, HAND_LOSS
+
+TRANSCENDENTAL = {"tanh", "exp", "log", "sigmoid", "softmax"}
+
+
+def _fast_available() -> bool:
+    try:
+        import derive.codegen_fast  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def count_flops(model, sizes: Dict[str, int]) -> Dict[str, float]:
+    """Floating-point operations of one forward pass and of one gradient, read off the equations.
+
+    A product ``m x k @ k x n`` counts ``2 m k n``; every other operation one
+    per result entry; ``tanh``, ``exp``, ``log``, ``sigmoid`` and ``softmax``
+    are counted apart as transcendental evaluations. A per-step equation or
+    adjoint term counts T times (once when it holds at one step only).
+    """
+    derivation = derive_matrix(model)
+    T = sizes.get("T", 1)
+
+    def dim(d):
+        return d if isinstance(d, int) else sizes[d]
+
+    def cost(expr):
+        flops = trans = 0
+        for node in walk(expr):
+            try:
+                rows, cols = (dim(d) for d in model.shape(node))
+            except Exception:
+                continue
+            if isinstance(node, Binary) and node.op == "@":
+                k = dim(model.shape(node.a)[1])
+                flops += 2 * rows * k * cols
+            elif isinstance(node, Call) and node.fn in TRANSCENDENTAL:
+                trans += rows * cols
+            elif isinstance(node, Call) and node.fn in ("sum", "rowsum", "colsum", "mean"):
+                arg_rows, arg_cols = (dim(d) for d in model.shape(node.args[0]))
+                flops += arg_rows * arg_cols
+            elif isinstance(node, (Binary, Unary)) and not (isinstance(node, Unary) and node.op == "T"):
+                flops += rows * cols
+            elif isinstance(node, Pick):
+                flops += 0
+        return flops, trans
+
+    fwd = [0, 0]
+    for eq in model.equations:
+        f, t = cost(eq.expr)
+        times = T if eq.per_step else 1
+        fwd[0] += f * times
+        fwd[1] += t * times
+    back = [0, 0]
+    for name, adjoint in derivation.adjoints.items():
+        sym = model.symbols[name]
+        for term in adjoint.terms:
+            f, t = cost(term.expr)
+            times = T if (sym.per_step or term.summed) and term.at is None else 1
+            back[0] += f * times
+            back[1] += t * times
+    return {"forward flops": fwd[0], "forward transcendental": fwd[1],
+            "gradient flops": fwd[0] + back[0], "gradient transcendental": fwd[1] + back[1]}
+
+
+def machine_limits(repeats: int) -> Dict[str, float]:
+    """GFLOP/s of a large float64 matrix product and np.tanh / np.exp throughput, this run."""
+    n = 1500
+    a = np.random.default_rng(0).standard_normal((n, n))
+    b = np.random.default_rng(1).standard_normal((n, n))
+    out = np.empty((n, n))
+    v = np.random.default_rng(2).standard_normal(415_850)  # one regression h_t
+    w = np.empty_like(v)
+    t = median_times({"matmul": lambda: np.matmul(a, b, out=out),
+                      "tanh": lambda: np.tanh(v, out=w),
+                      "exp": lambda: np.exp(v, out=w)}, max(3, repeats // 3))
+    return {"matmul GFLOP/s": 2 * n ** 3 / t["matmul"] / 1e9,
+            "tanh Geval/s": v.size / t["tanh"] / 1e9,
+            "exp Geval/s": v.size / t["exp"] / 1e9}
+
+
+def candidates(p: Problem, fast_module=None) -> Dict[str, Dict[str, object]]:
+    """name -> {'grad': callable, 'loss': callable} for every implementation available."""
+    out = {
+        "generated": {"grad": lambda: p.module.loss_and_gradients(p.params, p.data),
+                      "loss": lambda: p.module.loss(p.params, p.data)},
+        "hand BPTT": {"grad": lambda: HAND_BPTT[p.hand](p.params, p.data),
+                      "loss": lambda: HAND_LOSS[p.hand](p.params, p.data)},
+    }
+    if fast_module is not None:
+        out["generated fast"] = {"grad": lambda: fast_module.loss_and_gradients(p.params, p.data),
+                                 "loss": lambda: fast_module.loss(p.params, p.data)}
+    if torch_available():
+        tm = TorchElman("regression" if p.hand == "elman-regression" else "softmax", p.params, p.data)
+        out["PyTorch autograd"] = {"grad": tm.loss_and_gradients, "loss": tm.forward}
+    return out
+
+
+def check_agreement(p: Problem, cands) -> float:
+    """Largest relative difference of any candidate's gradient from the hand BPTT (must be tiny)."""
+    _, reference = HAND_BPTT[p.hand](p.params, p.data)
+    worst = 0.0
+    for name, c in cands.items():
+        _, grads = c["grad"]()
+        for k, ref in reference.items():
+            err = np.max(np.abs(np.asarray(grads[k]) - ref)) / max(np.max(np.abs(ref)), 1e-300)
+            worst = max(worst, float(err))
+    if worst > 1e-9:
+        raise AssertionError(f"{p.label}: the implementations disagree (relative {worst:.1e})")
+    return worst
+
+
+def run(quick: bool = False) -> Dict[str, object]:
+    repeats = 5 if quick else 21
+    limits = machine_limits(repeats)
+    results = []
+    for p in problems(quick):
+        fast = generated_module(p.model, "fast") if _fast_available() else None
+        cands = candidates(p, fast)
+        agreement = check_agreement(p, cands)
+        grad = median_times({k: c["grad"] for k, c in cands.items()}, repeats)
+        loss = median_times({k: c["loss"] for k, c in cands.items()}, repeats)
+        flops = count_flops(p.model, p.sizes)
+        results.append({"problem": p.label, "grad": grad, "loss": loss, "flops": flops,
+                        "agreement": agreement})
+    return {"limits": limits, "results": results, "repeats": repeats}
+
+
+def markdown(r) -> List[str]:
+    limits = r["limits"]
+    lines = ["### Gradient speed: generated code, hand-written BPTT, PyTorch autograd", "",
+             f"Median of {r['repeats']} runs of `loss_and_gradients` (forward + backward), float64, "
+             "the candidates interleaved; all agree with the hand BPTT to the relative difference shown. "
+             "'generated' is the default readable module (`derive code`), 'generated fast' the "
+             "`--style fast` module.", ""]
+    rows = []
+    for res in r["results"]:
+        g, lo = res["grad"], res["loss"]
+        best = "generated fast" if "generated fast" in g else "generated"
+        for name in g:
+            ratio_hand = g[name] / g["hand BPTT"]
+            ratio_torch = (g[name] / g["PyTorch autograd"]) if "PyTorch autograd" in g else float("nan")
+            rows.append([res["problem"] if name == next(iter(g)) else "", name, fmt_time(g[name]),
+                         fmt_time(lo[name]), f"{g[name] / lo[name]:.2f}",
+                         f"{ratio_hand:.2f}", f"{ratio_torch:.2f}"])
+        _ = best
+    lines += table(["problem", "implementation", "gradient", "forward only", "gradient / forward",
+                    "time / hand BPTT", "time / PyTorch"], rows)
+    lines += ["", "### Fraction of the machine's limits", "",
+              f"Measured in the same run: a 1500 x 1500 float64 matrix product at "
+              f"{limits['matmul GFLOP/s']:.1f} GFLOP/s; `np.tanh` at {limits['tanh Geval/s'] * 1e3:.0f} M "
+              f"evaluations/s and `np.exp` at {limits['exp Geval/s'] * 1e3:.0f} M/s on a 415,850-entry array. "
+              "Operations are counted from the equations (2mkn per matrix product, one per entry otherwise; "
+              "tanh/exp/log/sigmoid/softmax entries counted apart as transcendental).", ""]
+    rows = []
+    for res in r["results"]:
+        f = res["flops"]
+        for name in [n for n in ("generated fast", "generated") if n in res["grad"]][:1]:
+            t = res["grad"][name]
+            gflops = f["gradient flops"] / t / 1e9
+            trans = f["gradient transcendental"] / t / 1e9
+            rows.append([res["problem"], name, f"{f['gradient flops'] / 1e6:.1f} M",
+                         f"{f['gradient transcendental'] / 1e6:.2f} M", f"{gflops:.2f}",
+                         f"{100 * gflops / limits['matmul GFLOP/s']:.1f} %",
+                         f"{100 * trans / limits['tanh Geval/s']:.0f} %"])
+    lines += table(["problem", "code", "gradient flops", "transcendental evals", "GFLOP/s",
+                    "of matmul GFLOP/s", "transcendental rate / np.tanh rate"], rows)
+    return lines

@@ -1,0 +1,84 @@
+"""The fast-style module agrees with the readable module (no timing here: speed lives in bench/)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derive.build import builtin_names, load_model
+from derive.codegen import generate_module
+from derive.codegen_fast import generate_fast_module
+from derive.loader import import_source
+from derive.matrix import derive_matrix
+from derive.verify import concrete_shape, random_data
+from numeric import random_params
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = builtin_names() + [str(p) for p in sorted((ROOT / "tests" / "data").glob("*.rnn"))] \
+    + [str(ROOT / "bench" / "models" / "char-batch.rnn")]
+
+
+def _modules(model):
+    d = derive_matrix(model)
+    return import_source(generate_module(model, d)), import_source(generate_fast_module(model, d), "fast")
+
+
+def _close(a, b, tol=1e-12):
+    a, b = np.asarray(a), np.asarray(b)
+    scale = max(float(np.max(np.abs(b))), 1e-300)
+    assert float(np.max(np.abs(a - b))) <= tol * scale
+
+
+def _setup(name, sizes=None, seed=0):
+    model = load_model(name)
+    readable, fast = _modules(model)
+    sizes = dict(model.sizes, **(sizes or {}))
+    params = random_params({s.name: concrete_shape(s.shape, sizes) for s in model.params}, seed)
+    data = random_data(model, readable, sizes, seed)
+    return model, readable, fast, params, data
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_same_loss_and_gradients(name):
+    model, readable, fast, params, data = _setup(name, {"B": 3} if "B" in load_model(name).sizes else None)
+    loss_r, grads_r = readable.loss_and_gradients(params, data, wrt_initial_state=True)
+    loss_f, grads_f = fast.loss_and_gradients(params, data, wrt_initial_state=True)
+    _close(loss_f, loss_r)
+    assert grads_f.keys() == grads_r.keys()
+    for key in grads_r:
+        _close(grads_f[key], grads_r[key])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_same_tables_and_complex_loss(name):
+    model, readable, fast, params, data = _setup(name, {"B": 2} if "B" in load_model(name).sizes else None)
+    for table in ("PARAM_SHAPES", "DATA_SHAPES", "CLASS_COUNTS", "DEFAULT_SIZES"):
+        assert getattr(fast, table) == getattr(readable, table)
+    cparams = {k: v + 1e-30j * np.ones_like(v) for k, v in params.items()}
+    _close(fast.loss(cparams, data).imag, readable.loss(cparams, data).imag)
+    _close(fast.loss(params, data), readable.loss(params, data))
+
+
+def test_exp_tanh_path_on_large_arrays():
+    # H x B = 50 x 200 = 10,000 entries: above the threshold where _tanh uses exp
+    model, readable, fast, params, data = _setup("elman-regression", {"B": 200, "T": 4})
+    data["x"] = data["x"] * 20  # saturated and near-zero pre-activations alike
+    loss_r, grads_r = readable.loss_and_gradients(params, data)
+    loss_f, grads_f = fast.loss_and_gradients(params, data)
+    _close(loss_f, loss_r)
+    for key in grads_r:
+        _close(grads_f[key], grads_r[key])
+
+
+def test_helper_tanh_matches_numpy():
+    fast = _modules(load_model("elman-regression"))[1]
+    a = np.concatenate([np.linspace(-30, 30, 8001), [0.0, -0.0, 1e-300, -1e-12, 710.0, -710.0]])
+    np.testing.assert_allclose(fast._tanh(a), np.tanh(a), rtol=4e-16 * 4, atol=4e-16)
+    assert np.all(np.signbit(fast._tanh(a)) == np.signbit(np.tanh(a)))
+
+
+def test_fast_style_is_marked_and_readable_default_unchanged():
+    model = load_model("elman-regression")
+    d = derive_matrix(model)
+    assert "np.matmul(" in generate_fast_module(model, d)
+    assert "np.matmul(" not in generate_module(model, d)
