@@ -1,0 +1,62 @@
+"""``python -m bench``: run every benchmark and rewrite ``bench/results.md``.
+
+Options: ``--quick`` (fewer repeats, a 10 s limit for the sympy.diff
+baseline, a few minutes in all), ``--only SECTION`` (repeatable),
+``--blas-threads N`` (sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before NumPy
+loads; PyTorch keeps its default thread count), ``--out PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+SECTIONS = ("derivation", "speed", "verification", "memory")
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short run (fewer repeats, 10 s baseline limit)")
+    ap.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
+    ap.add_argument("--blas-threads", type=int, default=None, help="BLAS threads for NumPy (default: BLAS default)")
+    ap.add_argument("--limit", type=float, default=120.0, help="seconds before the sympy.diff baseline is stopped")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results.md"), help="where to write the table")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.blas_threads is not None:
+        if "numpy" in sys.modules:
+            print("warning: NumPy is already loaded; --blas-threads may not take effect", file=sys.stderr)
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.blas_threads)
+    from bench import derivation_cost, gradient_speed, memory, verification_cost
+    from bench.common import machine_lines
+
+    sections = args.only or list(SECTIONS)
+    started = time.perf_counter()
+    lines = ["## Benchmarks", "",
+             f"Regenerate with `python -m bench{' --quick' if args.quick else ''}"
+             f"{f' --blas-threads {args.blas_threads}' if args.blas_threads else ''}` "
+             "(writes `bench/results.md`). Times are medians; ratios below 1 favour the first-named code.", ""]
+    lines += machine_lines()
+    body = []
+    runners = {"derivation": (lambda: derivation_cost.run(args.quick, args.limit), derivation_cost.markdown),
+               "speed": (lambda: gradient_speed.run(args.quick), gradient_speed.markdown),
+               "verification": (lambda: verification_cost.run(args.quick), verification_cost.markdown),
+               "memory": (lambda: memory.run(args.quick), memory.markdown)}
+    for name in sections:
+        t0 = time.perf_counter()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        run, render = runners[name]
+        body += [""] + render(run())
+        print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    lines.append(f"- whole run: {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}")
+    text = "\n".join(lines + body) + "\n"
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(text)
+    return 0
