@@ -131,6 +131,10 @@ class FastModuleWriter(ModuleWriter):
     def into(self, node: Node, out: str, lines: List[str]):
         """Lines computing ``node`` into the existing array ``out`` (of the node's shape)."""
         shape = self.shape(node)
+        if isinstance(node, Binary) and node.op == "*":  # x * ones_like(...) is x: skip the product
+            for ones, other in ((node.a, node.b), (node.b, node.a)):
+                if isinstance(ones, Call) and ones.fn == "ones_like" and self.shape(other) == shape:
+                    return self.into(other, out, lines)
         if isinstance(node, Binary) and node.op in UFUNC:
             a, b = node.a, node.b
             if not _simple(a) and self.shape(a) == shape and not _simple(b) and self.shape(b) == shape:
