@@ -1,0 +1,227 @@
+"""The exact derivation at one size combination, as the claim checker needs it.
+
+A :class:`SizeContext` unrolls the model at concrete sizes, runs reverse
+sweeps for each loss a claim names (``L``, or ``L_k`` for ``dL_t/dX``), and
+keeps a 50-digit random point with every forward and adjoint value, both as
+SymPy Floats (the witness) and as float arrays (fast screening).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import sympy
+
+from .claim_numeric import FloatEvaluator
+from .entries import Evaluator, Mat, zeros
+from .exact import ExactAdjoints, reverse_sweep, unroll
+from .expr import Adj, Node
+from .model import Model
+from .prove import PRECISION, EntryProver
+
+LossKey = Tuple[str, Optional[int]]
+
+
+class ClaimEvaluator(Evaluator):
+    """The entry-wise evaluator, with derivatives resolved at the current step ``t``."""
+
+    def eval(self, node: Node, t):
+        if isinstance(node, Adj):
+            return self.adjoint(node, t)
+        return super().eval(node, t)
+
+
+@dataclass
+class _Merged:
+    """What :class:`EntryProver` reads of an exact derivation, over several sweeps."""
+
+    unrolled: object
+    definition: Dict[sympy.Symbol, sympy.Expr]
+
+
+def _zero(expr: sympy.Expr) -> bool:
+    """Zero by rational cancellation (keeps ``exp(o)**2`` as a power of ``exp(o)``)."""
+    if expr == 0 or sympy.expand(expr) == 0:
+        return True
+    return sympy.cancel(sympy.together(expr)) == 0
+
+
+class ClaimProver(EntryProver):
+    """:class:`EntryProver` with a cheaper first pass: cancellation before expansion.
+
+    Expanding ``exp(o)**2`` into ``exp(2*o)`` hides the softmax identities
+    from ``cancel``; trying cancellation on the unexpanded forms first
+    settles them at once.  Otherwise the inherited rounds run.
+    """
+
+    def equal(self, candidate: sympy.Expr, truth: sympy.Expr) -> bool:
+        keep = {s for s in candidate.free_symbols if s in self.adjoint_owner}
+        diff = self.expand_adjoints(candidate - truth, keep).xreplace(self.named)
+        if _zero(diff):
+            return True
+        probe = diff
+        for _ in range(self.max_rounds):
+            probe = self.forward_level(probe)
+            if _zero(probe):
+                return True
+        return super().equal(candidate, truth)
+
+
+class SizeContext:
+    """Unrolled model, sweeps and a numeric point at one size combination.
+
+    Parameters
+    ----------
+    model : Model
+        The resolved model.
+    sizes : dict
+        Concrete sizes, T included for a per-step model.
+    seed : int
+        Seeds the class targets and the random point.
+    """
+
+    def __init__(self, model: Model, sizes: Dict[str, int], seed: int = 0):
+        self.model = model
+        self.sizes = dict(sizes)
+        self.seed = seed
+        self.u = unroll(model, sizes, class_seed=seed)
+        self.T = self.u.T
+        self.sweeps: Dict[LossKey, ExactAdjoints] = {}
+        self.values: Dict[sympy.Symbol, sympy.Expr] = {}
+        self.floats: Dict[sympy.Symbol, float] = {}
+        self._prover: Optional[EntryProver] = None
+        self._np_cache: Dict[tuple, np.ndarray] = {}
+        rng = np.random.default_rng(seed + 1000)
+        for s in self.u.leaves:
+            self.values[s] = sympy.Float(repr(float(rng.normal(0.0, 0.5))), PRECISION)
+        for s, expr in self.u.assignments:
+            self.values[s] = sympy.N(expr.xreplace(self.values), PRECISION)
+        self.floats = {s: float(v) for s, v in self.values.items()}
+
+    # -- sweeps ---------------------------------------------------------
+    def loss_key(self, node: Adj, t: Optional[int]) -> Optional[LossKey]:
+        """The concrete loss of a derivative at step ``t`` (None when out of range)."""
+        if node.loss_step is None:
+            return (node.loss, None)
+        k = node.loss_step.at(t or 0, self.T)
+        return (node.loss, k) if 1 <= k <= self.T else None
+
+    def sweep(self, key: LossKey) -> ExactAdjoints:
+        """The reverse sweep for one scalar, with its adjoints' values at the point."""
+        if key not in self.sweeps:
+            exact = reverse_sweep(self.u, loss=key)
+            for s in exact.order:
+                bar = exact.symbol[s]
+                v = sympy.N(exact.definition[bar].xreplace(self.values), PRECISION)
+                self.values[bar] = v
+                self.floats[bar] = float(v)
+            self.sweeps[key] = exact
+            self._prover = None
+        return self.sweeps[key]
+
+    def prover(self) -> EntryProver:
+        """An :class:`EntryProver` that knows the adjoints of every sweep run so far."""
+        if self._prover is None:
+            first = next(iter(self.sweeps.values()))
+            prover = ClaimProver(first)
+            definition, owners = {}, {}
+            for exact in self.sweeps.values():
+                definition.update(exact.definition)
+                owners.update({bar: s for s, bar in exact.symbol.items()})
+            prover.exact = _Merged(self.u, definition)
+            prover.adjoint_owner = owners
+            self._prover = prover
+        return self._prover
+
+    # -- values ---------------------------------------------------------
+    def step_of(self, step, t: Optional[int]) -> Optional[int]:
+        return None if step is None else step.at(t or 0, self.T)
+
+    def adjoint_mat(self, node: Adj, t: Optional[int]) -> Mat:
+        """The exact adjoint a derivative names at step ``t`` (symbols, or the
+        defining sums of one step's use)."""
+        rows, cols = self.u.shape(node.name)
+        key = self.loss_key(node, t)
+        if key is None:
+            return zeros(rows, cols)
+        exact = self.sweep(key)
+        step = self.step_of(node.step, t)
+        if node.use is not None:
+            use = self.step_of(node.use, t)
+            if not 1 <= use <= self.T:
+                return zeros(rows, cols)
+            return exact.expression(node.name, step, use_step=use)
+        return exact.matrix(node.name, step)
+
+    def to_float(self, m: Mat) -> np.ndarray:
+        """A Mat of expressions in the unrolled symbols, at the numeric point."""
+        out = np.empty((m.rows, m.cols))
+        for (i, j), e in m.entries():
+            if e.is_Symbol:
+                out[i, j] = self.floats.get(e, 0.0)
+            elif e.is_Number:
+                out[i, j] = float(e)
+            else:
+                out[i, j] = float(sympy.N(e.xreplace(self.values), 30))
+        return out
+
+    def to_witness(self, m: Mat) -> List[sympy.Expr]:
+        """Entries at the numeric point, 50 digits."""
+        return [sympy.N(e.xreplace(self.values), PRECISION) for e in m.data]
+
+    def adjoint_float(self, node: Adj, t: Optional[int]) -> np.ndarray:
+        key = (node, self.loss_key(node, t), self.step_of(node.step, t), self.step_of(node.use, t))
+        if key not in self._np_cache:
+            self._np_cache[key] = self.to_float(self.adjoint_mat(node, t))
+        return self._np_cache[key]
+
+    def forward_float(self, name: str, step: Optional[int]) -> np.ndarray:
+        key = ("fwd", name, step)
+        if key not in self._np_cache:
+            m = self.u.lookup(name, step)
+            self._np_cache[key] = self.to_float(m)
+        return self._np_cache[key]
+
+    def float_evaluator(self) -> FloatEvaluator:
+        model = self.model
+        return FloatEvaluator(self.sizes, self.T, self.forward_float, self.adjoint_float,
+                              lambda name, step: self.u.classes[(name, step)],
+                              lambda name: self.u.dim(model.symbols[name].classes))
+
+    def symbolic_evaluator(self) -> ClaimEvaluator:
+        return ClaimEvaluator(self.model, self.sizes, self.T, self.u.lookup, self.adjoint_mat,
+                              lambda name, step: self.u.classes[(name, step)])
+
+    # -- the truth --------------------------------------------------------
+    def has_value(self, lhs: Adj, t: Optional[int]) -> bool:
+        """Whether the claimed derivative exists at step ``t``."""
+        step = self.step_of(lhs.step, t)
+        if (lhs.name, step) not in self.u.values:
+            return False
+        if lhs.loss_step is not None and self.loss_key(lhs, t) is None:
+            return False
+        if lhs.use is not None and not 1 <= self.step_of(lhs.use, t) <= self.T:
+            return False
+        return True
+
+    def truth(self, lhs: Adj, t: Optional[int]) -> Mat:
+        """The exact derivative's defining sums at step ``t``."""
+        exact = self.sweep(self.loss_key(lhs, t))
+        use = self.step_of(lhs.use, t) if lhs.use is not None else None
+        return exact.expression(lhs.name, self.step_of(lhs.step, t), use_step=use)
+
+    def groups(self, lhs: Adj, t: Optional[int]) -> Dict[tuple, Mat]:
+        """The truth split by consumer: (quantity, step) -> its contribution."""
+        exact = self.sweep(self.loss_key(lhs, t))
+        use = self.step_of(lhs.use, t) if lhs.use is not None else None
+        forward = self.u.values[(lhs.name, self.step_of(lhs.step, t))]
+        owners: Dict[tuple, List[List[sympy.Expr]]] = {}
+        for k, s in enumerate(forward.data):
+            for owner, expr in exact.parts.get(s, []):
+                if use is not None and owner[1] != use:
+                    continue
+                owners.setdefault(owner, [[] for _ in forward.data])[k].append(expr)
+        return {owner: Mat(forward.rows, forward.cols, [sympy.Add(*e) for e in entries])
+                for owner, entries in owners.items()}
