@@ -105,6 +105,9 @@ def ascii_fold(text: str) -> str:
     return "".join(out)
 
 
+UNDERSCORE = r"\text{\ttfamily\char95}"
+"""An underscore inside a name in math mode (the typewriter glyph, which copies as ``_``)."""
+
 _IDENT_CHARS = re.compile(r"^[A-Za-z0-9]+$")
 
 
@@ -130,7 +133,7 @@ def _subscript_text(sub: str) -> str:
         # a short index (hh, xh, 2x) reads best italic; a word (true, in) upright
         roman = len(p) > 2 and p.isalpha()
         words.append(_math_word(p, roman=roman))
-    return r"\_".join(words)
+    return UNDERSCORE.join(words)
 
 
 def name_math(name: str, step: str = "") -> str:
@@ -156,7 +159,7 @@ def name_math(name: str, step: str = "") -> str:
     base, sep, sub = name.partition("_")
     base_tex = _math_word(base)
     if sep and not sub:
-        base_tex += r"\_"
+        base_tex += UNDERSCORE
     sub_tex = _subscript_text(sub) if sub else ""
     if step:
         sub_tex = f"{sub_tex},{step}" if sub_tex else step
