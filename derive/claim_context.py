@@ -17,9 +17,9 @@ import sympy
 from .claim_numeric import FloatEvaluator
 from .entries import Evaluator, Mat, zeros
 from .exact import ExactAdjoints, reverse_sweep, unroll
-from .expr import Adj, Node
+from .expr import Adj, Node, adjoint_refs
 from .model import Model
-from .prove import PRECISION, EntryProver
+from .prove import PRECISION, EntryProver, instantiate
 
 LossKey = Tuple[str, Optional[int]]
 
@@ -56,9 +56,22 @@ class ClaimProver(EntryProver):
     settles them at once.  Otherwise the inherited rounds run.
     """
 
+    lemmas: Dict[sympy.Symbol, sympy.Expr] = {}
+    closed_form = None
+
     def equal(self, candidate: sympy.Expr, truth: sympy.Expr) -> bool:
+        """``candidate == truth`` as an identity; proved lemmas (an adjoint
+        equal to a closed form, from claims already proved) are used first."""
         keep = {s for s in candidate.free_symbols if s in self.adjoint_owner}
-        diff = self.expand_adjoints(candidate - truth, keep).xreplace(self.named)
+        diff = candidate - truth
+        if self.closed_form is not None:
+            for s in diff.free_symbols:
+                if s in self.adjoint_owner and s not in keep:
+                    self.closed_form(s)
+        known = {s: self.lemmas[s] for s in diff.free_symbols if s in self.lemmas and s not in keep}
+        if known:
+            diff = diff.xreplace(known)
+        diff = self.expand_adjoints(diff, keep).xreplace(self.named)
         if _zero(diff):
             return True
         probe = diff
@@ -92,6 +105,10 @@ class SizeContext:
         self.values: Dict[sympy.Symbol, sympy.Expr] = {}
         self.floats: Dict[sympy.Symbol, float] = {}
         self._prover: Optional[EntryProver] = None
+        self.lemmas: Dict[sympy.Symbol, sympy.Expr] = {}
+        self.derivation = None  # set by the checker: closed forms come from it
+        self._closed_tried = set()
+        self._bar_key: Dict[sympy.Symbol, tuple] = {}
         self._np_cache: Dict[tuple, np.ndarray] = {}
         rng = np.random.default_rng(seed + 1000)
         for s in self.u.leaves:
@@ -114,6 +131,7 @@ class SizeContext:
             exact = reverse_sweep(self.u, loss=key)
             for s in exact.order:
                 bar = exact.symbol[s]
+                self._bar_key[bar] = (key, s)
                 v = sympy.N(exact.definition[bar].xreplace(self.values), PRECISION)
                 self.values[bar] = v
                 self.floats[bar] = float(v)
@@ -132,8 +150,37 @@ class SizeContext:
                 owners.update({bar: s for s, bar in exact.symbol.items()})
             prover.exact = _Merged(self.u, definition)
             prover.adjoint_owner = owners
+            prover.lemmas = self.lemmas
+            prover.closed_form = self.closed_form
             self._prover = prover
         return self._prover
+
+    def closed_form(self, bar: sympy.Symbol):
+        """Prove and keep a closed form of an adjoint of ``L`` (``y_t - onehot(c_t)``).
+
+        The matrix derivation's terms for the quantity, instantiated at the
+        step, are used when they refer to no other adjoint; the entry is
+        proved equal to the adjoint's definition before it is kept.
+        """
+        if bar in self._closed_tried or bar in self.lemmas or self.derivation is None:
+            return
+        self._closed_tried.add(bar)
+        loss_key, s = self._bar_key.get(bar, (None, None))
+        if loss_key != (self.model.loss, None):
+            return
+        name, step = self.u.owner[s]
+        adj = self.derivation.adjoints.get(name)
+        if adj is None or any(adjoint_refs(t.expr) for t in adj.terms):
+            return
+        exact = self.sweeps[loss_key]
+        mat = instantiate(self.derivation, exact, name, step, adj.terms)
+        k = self.u.values[(name, step)].data.index(s)
+        value = mat.data[k]
+        prover = self.prover()
+        if value.free_symbols & set(prover.adjoint_owner):
+            return
+        if prover.equal(value, exact.definition[bar]):
+            self.lemmas[bar] = value
 
     # -- values ---------------------------------------------------------
     def step_of(self, step, t: Optional[int]) -> Optional[int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import List, Optional, Tuple
 
-from .expr import Adj, Call, Node, Step, shift_steps, transform
+from .expr import Adj, Call, Node, Step, adjoint_refs, shift_steps, transform
 from .matrix import MatrixDerivation, step_at
 from .printer import NotationPrinter, show
 
@@ -82,6 +82,8 @@ class TermNamer:
             expr = term.expr
             if sym.per_step and lhs.step is not None and lhs.step.kind != "rel":
                 expr = step_at(expr, lhs.step.offset) if lhs.step.kind == "abs" else expr
+            elif sym.per_step and lhs.step is not None and lhs.step.offset:
+                expr = shift_steps(expr, lhs.step.offset)
             elif not sym.per_step and term.summed:
                 if kind == "rel":
                     expr = shift_steps(expr, v)
@@ -110,7 +112,7 @@ class TermNamer:
             return None
         exprs = [self.relabel(t.expr, lhs) for t in terms]
         body = " + ".join(KPrinter()(e) for e in exprs)
-        return f"{body} summed over {which}"
+        return body
 
     def describe(self, lhs: Adj, labels: List[Label], missing: bool = True) -> List[str]:
         """Texts for a set of parts, a parameter's step contributions collapsed."""
@@ -135,7 +137,8 @@ class TermNamer:
                     which = "steps k = " + ", ".join(map(str, steps))
                 text = self.summed_text(lhs, consumer, which)
                 if text:
-                    texts.append(f"the contributions of {which}: {text}" if missing else text)
+                    texts.append(f"the contributions of {which}: the sum of {text}" if missing
+                                 else f"sum over {which} of {text}")
                     done.update(labs)
         for lab in labels:
             if lab not in done:
@@ -158,8 +161,14 @@ class TermNamer:
                     if at is not None and at.at(0, self.model.sizes.get("T") or 0) != lhs.step.offset:
                         continue
                     expr = step_at(expr, lhs.step.offset)
+                    T = self.model.sizes.get("T") or 0
+                    if any(a.step is not None and a.step.kind == "abs" and not 1 <= a.step.offset <= T
+                           for a in adjoint_refs(expr)):
+                        continue  # dL/dz_{T+1} = 0
                     parts.append(show(expr))
                     continue
+                if lhs.step is not None and lhs.step.kind == "rel" and lhs.step.offset:
+                    expr = shift_steps(expr, lhs.step.offset)
                 text = show(Call("sum_t", (expr,))) if term.summed else show(expr)
                 if term.at is not None:
                     text += f" (at t = {term.at.text()} only)"

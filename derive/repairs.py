@@ -64,10 +64,10 @@ def describe_choices(choices) -> str:
     """``⋅ at column 24 as @, ⋅ at column 31 as *``."""
     parts = []
     for pos, how in choices:
-        where = f"column {pos[1]}" if pos else "?"
+        where = f" at column {pos[1]}" if pos else ""
         what = {"@": "@ (matrix product)", "*": "* (elementwise)",
                 "@ swapped": "@ with its operands swapped (the row-vector order)"}[how]
-        parts.append(f"⋅ at {where} as {what}")
+        parts.append(f"⋅{where} as {what}")
     return ", ".join(parts)
 
 
@@ -172,5 +172,6 @@ def edits(node: Node) -> Iterator[Tuple[Node, str]]:
             yield replace_at(node, path, n.a), f"drop the term {show(n.b)}"
             b = n.b if n.op == "+" else Unary("neg", n.b)
             yield replace_at(node, path, b), f"drop the term {show(n.a)}"
+    yield Call("rowsum", (node,)), "sum over the batch (rowsum)"
     if not any(isinstance(n, Call) and n.fn == "sum_t" for _, n in nodes):
         yield Call("sum_t", (node,)), "sum over the steps (sum_t)"

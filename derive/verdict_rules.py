@@ -201,6 +201,7 @@ class Decider:
             prover = None
             steps = self.c.steps(self.claim, ctx)
             used = False
+            learn = self.lhs if verdict == "holds" and self.lhs.use is None else None
             for t in steps:
                 self.tick(f"proving at {_sizes(ctx.sizes)}, step {t}")
                 try:
@@ -219,12 +220,23 @@ class Decider:
                     gap = abs(float(a - b)) / max(1.0, abs(float(b)))
                     if not gap < 1e-30 or not prover.equal(value, target):
                         return False, entries, None, sizes
+                    if learn is not None:
+                        self.learn(ctx, prover, learn, t, i, j, value)
                     entries += 1
                     worst = max(worst, gap)
                 used = True
             if used:
                 sizes.append(dict(ctx.sizes))
         return True, entries, worst, sizes
+
+    @staticmethod
+    def learn(ctx, prover, lhs, t, i, j, value):
+        """Keep a proved closed form of an adjoint symbol for later proofs."""
+        if any(s in prover.adjoint_owner for s in value.free_symbols):
+            return
+        bar = ctx.adjoint_mat(lhs, t)[i, j]
+        if bar.is_Symbol and bar in prover.adjoint_owner:
+            ctx.lemmas.setdefault(bar, value)
 
     def _target(self, verdict, ctx, k, t, info) -> Mat:
         if verdict == "partial":
@@ -323,9 +335,11 @@ class Decider:
             hint = " (a sign slip)"
         res.explanation = (f"holds up to a constant factor{self.reading_text(res, holding)}: the claim "
                            f"is {shown} times the truth{hint}; {self.proved_text(res)}")
-        if name:
-            res.repair = f"({show(tree)}) / ({name})"
-            res.repair_edit = f"divide by {name}"
+        self.find_repair(res)
+        if name and not res.repair:
+            inverse = name[2:] if name.startswith("1/") else f"1/({name})"
+            res.repair = f"{inverse} * ({show(tree)})"
+            res.repair_edit = f"multiply by {inverse}"
 
     def explain_partial(self, res, tree, info, data, holding):
         labels, present = info["labels"], info["present"]
@@ -333,7 +347,7 @@ class Decider:
         res.missing = self.namer.describe(self.lhs, missing)
         res.extra = [show(term) if sign > 0 else show(Unary("neg", term)) for sign, term in info["extra"]]
         text = f"holds for one part only{self.reading_text(res, holding)}: "
-        text += f"it equals {' + '.join(self.namer.describe(self.lhs, present, missing=False))} of the truth"
+        text += f"it equals the part {' + '.join(self.namer.describe(self.lhs, present, missing=False))} of the truth"
         if res.missing:
             text += "; missing: " + "; ".join(res.missing)
         if res.extra:

@@ -101,6 +101,8 @@ class ClaimChecker:
         self.model = notes.model
         self.contexts = contexts
         self.derivation = derive_matrix(self.model)
+        for ctx in contexts:
+            ctx.derivation = self.derivation
         self.truth_cache: Dict[tuple, np.ndarray] = {}
         self.group_cache: Dict[tuple, Dict[tuple, np.ndarray]] = {}
 
