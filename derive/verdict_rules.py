@@ -114,12 +114,12 @@ class Decider:
             if den <= 1e-24:
                 return None
             c = sum(float(np.sum(C * T)) for C, T in rows) / den
-            if abs(c) < 1e-9 or abs(c - 1) < 1e-7:
+            if abs(c) < 1e-9:
                 return None
             if not all(_close(C, c * T, scale * max(1.0, abs(c))) for C, T in rows):
                 return None
             cs.append((k, c))
-        if len(cs) < len({k for k, _, _, _ in data}) or not cs:
+        if len(cs) < len({k for k, _, _, _ in data}) or not cs or all(abs(c - 1) < 1e-7 for _, c in cs):
             return None
         fr = [_fraction(c) for _, c in cs]
         if any(f is None for f in fr):
@@ -175,8 +175,8 @@ class Decider:
                 labels = got[0] if len(got[0]) > len(labels) else labels
                 matched.append((sign, term))
                 present += got[1]
-        if not matched or not extra:
-            return None
+        if not matched or not extra or len(set(present)) < len(labels):
+            return None  # extra terms and missing ones: wrong (a repair may say which edit)
         node = _sum(matched)
         return {"present": present, "labels": labels, "matched": node, "extra": extra}
 
