@@ -207,7 +207,7 @@ def line_plot(series: Sequence[Tuple[str, Sequence[Tuple[float, float]]]], ax: A
     if vline is not None:
         x = ax.x(vline[0])
         lines.append(r"\multiput(%s,0)(0,6){%d}{\line(0,1){3}}" % (_f(x), int(ax.height // 6)))
-        lines.append(r"\put(%s,%s){\makebox(0,0)[b]{\scriptsize %s}}" % (_f(x), _f(ax.height + 3), vline[1]))
+        lines.append(r"\put(%s,6){\makebox(0,0)[l]{\scriptsize %s}}" % (_f(x + 3), vline[1]))
     for k, (label, points) in enumerate(series):
         color = rgb(COLORS[k % len(COLORS)])
         body = []
@@ -244,7 +244,7 @@ def heat_color(fraction: float) -> Tuple[float, float, float]:
 
 
 def heat_map(grids: Sequence[Tuple[str, np.ndarray]], vmin: float = -16.0, vmax: float = -4.0,
-             cell: float = 9.0, gap: float = 18.0) -> str:
+             cell: float = 14.0, gap: float = 18.0) -> str:
     """One grid of coloured cells per parameter, side by side, with a colour bar.
 
     Parameters
@@ -255,6 +255,8 @@ def heat_map(grids: Sequence[Tuple[str, np.ndarray]], vmin: float = -16.0, vmax:
         The colour range; values outside are clamped.
     """
     cell = min(cell, 110.0 / max(max(g.shape) for _, g in grids))
+    total_cols = sum(g.shape[1] for _, g in grids)
+    cell = min(cell, max(380.0 - gap * (len(grids) - 1), 60.0) / total_cols)  # fit the text width
     width = sum(g.shape[1] * cell for _, g in grids) + gap * (len(grids) - 1)
     height = max(g.shape[0] * cell for _, g in grids)
     bar_w = 10.0

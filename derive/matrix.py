@@ -84,6 +84,13 @@ def unbroadcast(contribution: Node, target_shape, model: Model) -> Node:
     return contribution
 
 
+def stretch(G: Node, node: Node, model: Model) -> Node:
+    """``G * ones_like(node)`` when a broadcasting adjoint must take node's full shape."""
+    if model.shape(G) != model.shape(node):
+        return Binary("*", G, Call("ones_like", (node,)))
+    return G
+
+
 def softmax_source(model: Model, ref: Ref) -> Optional[Ref]:
     """If ``ref`` names ``y = softmax(o)``, the reference to ``o`` at ref's step."""
     eq = model.equation(ref.name)
@@ -117,6 +124,8 @@ class ReverseSweep:
     def backprop(self, node: Node, G: Node, out: Optional[Node], per_step: bool, source: str,
                  log_pick: bool):
         model = self.model
+        if isinstance(node, Ref) or (isinstance(node, Binary) and node.op in ("@", "dot")):
+            G = stretch(G, node, model)
         if isinstance(node, Ref):
             self.leaf(node, G, per_step, source, log_pick=log_pick)
             return

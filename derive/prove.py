@@ -57,21 +57,74 @@ def default_proof_sizes(model: Model, count: int = 3) -> List[Dict[str, int]]:
     return combos
 
 
+TRANSCENDENTAL = (sympy.exp, sympy.tanh, sympy.log, sympy.Heaviside, sympy.Max)
+
+
+def atomize(expr: sympy.Expr, table: Dict) -> sympy.Expr:
+    """Replace each function application by one symbol per canonical argument.
+
+    ``exp(-a)`` and ``exp(-(a))`` written differently become the same atom,
+    so an identity between rational functions of the atoms is what remains
+    to be shown; it is sound because equal atoms are equal values.
+    """
+    if expr.is_Atom:
+        return expr
+    args = [atomize(a, table) for a in expr.args]
+    if isinstance(expr, sympy.exp):
+        # exp(2a - b) = E_a**2 / E_b, so exp(o), exp(2 o) and exp(-o) share an atom
+        factors = []
+        for term in sympy.Add.make_args(sympy.expand(args[0])):
+            coeff, rest = term.as_coeff_Mul()
+            if not coeff.is_Integer:
+                break
+            key = (sympy.exp, (rest,))
+            if key not in table:
+                table[key] = sympy.Dummy(f"exp{len(table)}")
+            factors.append(table[key] ** coeff)
+        else:
+            return sympy.Mul(*factors)
+    if isinstance(expr, TRANSCENDENTAL):
+        key = (expr.func, tuple(sympy.expand(a) for a in args))
+        if key not in table:
+            table[key] = sympy.Dummy(f"{expr.func.__name__}{len(table)}")
+        return table[key]
+    return expr.func(*args)
+
+
+def numerically_zero(expr: sympy.Expr, digits: int = 30) -> bool:
+    """A cheap filter: ``expr`` (atomized) at a fixed random point is 0 to ``digits``.
+
+    Only a False answer is used on its own (a non-zero value disproves an
+    identity); True sends the expression on to the symbolic check.
+    """
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    rng = np.random.default_rng(len(symbols))
+    point = {s: sympy.Float(repr(float(rng.uniform(0.2, 1.3))), digits) for s in symbols}
+    terms = expr.args if expr.is_Add else (expr,)
+    try:
+        values = [complex(sympy.N(t.xreplace(point), digits)) for t in terms]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return True  # cannot tell numerically: let the symbolic check decide
+    scale = max([abs(v) for v in values] + [1e-300])
+    return abs(sum(values)) <= scale * 10.0 ** (8 - digits)
+
+
 def is_zero(expr: sympy.Expr, thorough: bool = False) -> bool:
     """Whether SymPy shows ``expr`` to be identically zero.
 
-    Expansion and rational cancellation first; ``simplify`` (slow) only
-    when ``thorough``.
+    Function applications become atoms, then rational cancellation;
+    ``simplify`` (slow) only when ``thorough``.
     """
     if expr == 0:
         return True
-    e = sympy.expand(expr)
-    if e == 0:
+    e = atomize(expr, {})
+    if not numerically_zero(e):
+        return False
+    if sympy.expand(e) == 0:
         return True
-    e = sympy.cancel(sympy.together(e))
-    if e == 0:
+    if sympy.cancel(sympy.together(e)) == 0:
         return True
-    return thorough and sympy.simplify(e) == 0
+    return thorough and sympy.simplify(expr) == 0
 
 
 class EntryProver:
@@ -81,6 +134,8 @@ class EntryProver:
         self.exact = exact
         self.max_rounds = max_rounds
         self.adjoint_owner = {bar: s for s, bar in exact.symbol.items()}
+        self.transcendental = {sym for sym, expr in exact.unrolled.assignments
+                               if expr.has(*TRANSCENDENTAL) or any(p.exp.is_negative for p in expr.atoms(sympy.Pow))}
         self.rank = {sym: k for k, (sym, _) in enumerate(exact.unrolled.assignments)}
         self.named = {expr: sym for sym, expr in exact.unrolled.assignments
                       if not expr.is_Symbol and not expr.is_Add and not expr.is_Mul}
@@ -113,9 +168,21 @@ class EntryProver:
         """``candidate == truth`` as an identity in the unrolled model's symbols."""
         keep = {s for s in candidate.free_symbols if s in self.adjoint_owner}
         diff = self.expand_adjoints(candidate - truth, keep)
+        # Adjoint symbols are free variables: a difference is identically zero
+        # exactly when its value at adjoints 0 and its derivative in each are.
+        keep = sorted(keep & diff.free_symbols, key=lambda s: s.name)
+        parts = [diff.diff(a) for a in keep] + [diff.xreplace({a: 0 for a in keep})]
+        return all(self.part_is_zero(part) for part in parts)
+
+    def part_is_zero(self, diff: sympy.Expr) -> bool:
+        """One adjoint-free part of a difference, shown zero in rounds of substitution."""
         if is_zero(diff):
             return True
         if is_zero(diff.xreplace(self.named)):  # tanh(z_1[0,0]) -> h_1[0,0]
+            return True
+        defs = self.exact.unrolled.definition
+        nonpolynomial = {s: defs[s] for s in diff.free_symbols if s in self.transcendental}
+        if nonpolynomial and is_zero(diff.xreplace(nonpolynomial)):  # sigmoid outputs and the like
             return True
         for round_ in range(self.max_rounds):
             diff = self.forward_level(diff)

@@ -5,9 +5,11 @@ A rule takes the node ``n``, the adjoint ``G`` flowing into it (shaped like
 names ``n``'s value (the equation's left side when ``n`` is a whole
 right-hand side, so ``tanh`` gives ``1 - h_t**2`` rather than
 ``1 - tanh(z_t)**2``).  It returns one adjoint per child, ``None`` where
-the child takes no gradient (a constant, a class index).  Summing a
-broadcast operand back to its shape is done by the caller
-(:func:`derive.matrix.unbroadcast`).
+the child takes no gradient (a constant, a class index).  An adjoint may be
+smaller than its node (``sum`` passes its 1 x 1 adjoint down unchanged, to
+broadcast); the caller stretches it with ``ones_like`` where a matrix
+product or a symbol needs the full shape, and sums a broadcast operand back
+to its shape (:func:`derive.matrix.unbroadcast`).
 
 Each rule is proved against SymPy's scalar ``diff`` by ``tests/test_rules.py``.
 """
@@ -54,9 +56,9 @@ VJP = {
     ("log",): lambda n, G, out: (Binary("/", G, n.args[0]),),
     ("step",): lambda n, G, out: (None,),
     ("softmax",): lambda n, G, out: (mul(out, sub(G, Call("colsum", (mul(out, G),)))),),
-    ("sum",): lambda n, G, out: (mul(G, Call("ones_like", n.args)),),
-    ("rowsum",): lambda n, G, out: (mul(G, Call("ones_like", n.args)),),
-    ("colsum",): lambda n, G, out: (mul(G, Call("ones_like", n.args)),),
+    ("sum",): lambda n, G, out: (G,),  # G broadcasts over every entry
+    ("rowsum",): lambda n, G, out: (G,),
+    ("colsum",): lambda n, G, out: (G,),
     ("ones_like",): lambda n, G, out: (None,),
     ("onehot",): lambda n, G, out: (None,),
     ("pick",): lambda n, G, out: (mul(Call("onehot", (n.cls,)), G), None),
@@ -68,9 +70,9 @@ def mean_rule(n, G, out, model):
     rows, cols = model.shape(n.args[0])
     count = [Num(d) if isinstance(d, int) else SizeRef(d) for d in (rows, cols) if d != 1]
     if not count:
-        return (mul(G, Call("ones_like", n.args)),)
+        return (G,)
     denominator = count[0] if len(count) == 1 else Binary("*", count[0], count[1])
-    return (Binary("/", mul(G, Call("ones_like", n.args)), denominator),)
+    return (Binary("/", G, denominator),)
 
 
 def rule_key(node: Node) -> tuple:

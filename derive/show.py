@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from .expr import Adj, Step, adjoint_refs
+from .expr import Adj, Call, Step, adjoint_refs
 from .matrix import Adjoint, MatrixDerivation, Term, step_at
 from .model import Model, shape_text
 from .printer import show
@@ -15,7 +15,7 @@ def term_text(term: Term, per_step: bool) -> str:
     """One term in the notation, with its step condition or sum over steps."""
     text = show(term.expr)
     if term.summed:
-        text = "sum_t " + (f"({text})" if " + " in text or " - " in text else text)
+        text = show(Call("sum_t", (term.expr,)))
     if term.at is not None and per_step:
         text = f"[t = {term.at.text()}] {text}"
     return text

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Optional, Tuple
 
 from .expr import ONE, ZERO, Binary, Call, Node, Num, SizeRef, Unary, transform
+from .model import broadcast
 
 
 def is_num(node: Node, value=None) -> bool:
@@ -112,6 +113,8 @@ class Simplifier:
                 return a
             if isinstance(b, Unary) and b.op == "neg":
                 return Binary("-", a, b.x)
+            if isinstance(a, Unary) and a.op == "neg":
+                return Binary("-", b, a.x)
             if isinstance(b, Num) and b.value < 0:
                 return Binary("-", a, Num(-b.value))
             return node
@@ -154,10 +157,10 @@ class Simplifier:
         return node
 
     def drop_ones(self, a: Node, b: Node) -> Optional[Node]:
-        """``ones_like(X) * Y`` is ``Y`` when Y already has X's shape."""
+        """``ones_like(X) * Y`` is ``Y`` when Y already has the product's shape."""
         for ones, other in ((a, b), (b, a)):
             if isinstance(ones, Call) and ones.fn == "ones_like":
-                if self.model.shape(other) == self.model.shape(ones.args[0]):
+                if broadcast(self.model.shape(ones.args[0]), self.model.shape(other)) == self.model.shape(other):
                     return other
                 if isinstance(other, Call) and other.fn == "ones_like":
                     return ones
