@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List
-
 VERDICTS = ("holds", "layout", "factor", "partial", "shape", "wrong", "undecided")
 HEADINGS = {
     "holds": "holds", "layout": "LAYOUT", "factor": "FACTOR", "partial": "PARTIAL",
@@ -27,7 +25,7 @@ def summary_line(results) -> str:
     return f"{s['claims']} claims: " + ", ".join(parts) + f" ({status})"
 
 
-def listing(notes, results: List) -> str:
+def listing(notes, results: list) -> str:
     """The human listing: one block per claim, then the summary line.
 
     Parameters

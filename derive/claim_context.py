@@ -9,7 +9,6 @@ SymPy Floats (the witness) and as float arrays (fast screening).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import sympy
@@ -21,7 +20,7 @@ from .expr import Adj, Node, adjoint_refs
 from .model import Model
 from .prove import PRECISION, EntryProver, instantiate
 
-LossKey = Tuple[str, Optional[int]]
+LossKey = tuple[str, int | None]
 
 
 class ClaimEvaluator(Evaluator):
@@ -38,7 +37,7 @@ class _Merged:
     """What :class:`EntryProver` reads of an exact derivation, over several sweeps."""
 
     unrolled: object
-    definition: Dict[sympy.Symbol, sympy.Expr]
+    definition: dict[sympy.Symbol, sympy.Expr]
 
 
 def _zero(expr: sympy.Expr) -> bool:
@@ -56,7 +55,7 @@ class ClaimProver(EntryProver):
     settles them at once.  Otherwise the inherited rounds run.
     """
 
-    lemmas: Dict[sympy.Symbol, sympy.Expr] = {}
+    lemmas: dict[sympy.Symbol, sympy.Expr] = {}
     closed_form = None
 
     def equal(self, candidate: sympy.Expr, truth: sympy.Expr) -> bool:
@@ -95,21 +94,21 @@ class SizeContext:
         Seeds the class targets and the random point.
     """
 
-    def __init__(self, model: Model, sizes: Dict[str, int], seed: int = 0):
+    def __init__(self, model: Model, sizes: dict[str, int], seed: int = 0):
         self.model = model
         self.sizes = dict(sizes)
         self.seed = seed
         self.u = unroll(model, sizes, class_seed=seed)
         self.T = self.u.T
-        self.sweeps: Dict[LossKey, ExactAdjoints] = {}
-        self.values: Dict[sympy.Symbol, sympy.Expr] = {}
-        self.floats: Dict[sympy.Symbol, float] = {}
-        self._prover: Optional[EntryProver] = None
-        self.lemmas: Dict[sympy.Symbol, sympy.Expr] = {}
+        self.sweeps: dict[LossKey, ExactAdjoints] = {}
+        self.values: dict[sympy.Symbol, sympy.Expr] = {}
+        self.floats: dict[sympy.Symbol, float] = {}
+        self._prover: EntryProver | None = None
+        self.lemmas: dict[sympy.Symbol, sympy.Expr] = {}
         self.derivation = None  # set by the checker: closed forms come from it
         self._closed_tried = set()
-        self._bar_key: Dict[sympy.Symbol, tuple] = {}
-        self._np_cache: Dict[tuple, np.ndarray] = {}
+        self._bar_key: dict[sympy.Symbol, tuple] = {}
+        self._np_cache: dict[tuple, np.ndarray] = {}
         rng = np.random.default_rng(seed + 1000)
         for s in self.u.leaves:
             self.values[s] = sympy.Float(repr(float(rng.normal(0.0, 0.5))), PRECISION)
@@ -118,7 +117,7 @@ class SizeContext:
         self.floats = {s: float(v) for s, v in self.values.items()}
 
     # -- sweeps ---------------------------------------------------------
-    def loss_key(self, node: Adj, t: Optional[int]) -> Optional[LossKey]:
+    def loss_key(self, node: Adj, t: int | None) -> LossKey | None:
         """The concrete loss of a derivative at step ``t`` (None when out of range)."""
         if node.loss_step is None:
             return (node.loss, None)
@@ -183,10 +182,10 @@ class SizeContext:
             self.lemmas[bar] = value
 
     # -- values ---------------------------------------------------------
-    def step_of(self, step, t: Optional[int]) -> Optional[int]:
+    def step_of(self, step, t: int | None) -> int | None:
         return None if step is None else step.at(t or 0, self.T)
 
-    def adjoint_mat(self, node: Adj, t: Optional[int]) -> Mat:
+    def adjoint_mat(self, node: Adj, t: int | None) -> Mat:
         """The exact adjoint a derivative names at step ``t`` (symbols, or the
         defining sums of one step's use)."""
         rows, cols = self.u.shape(node.name)
@@ -214,17 +213,17 @@ class SizeContext:
                 out[i, j] = float(sympy.N(e.xreplace(self.values), 30))
         return out
 
-    def to_witness(self, m: Mat) -> List[sympy.Expr]:
+    def to_witness(self, m: Mat) -> list[sympy.Expr]:
         """Entries at the numeric point, 50 digits."""
         return [sympy.N(e.xreplace(self.values), PRECISION) for e in m.data]
 
-    def adjoint_float(self, node: Adj, t: Optional[int]) -> np.ndarray:
+    def adjoint_float(self, node: Adj, t: int | None) -> np.ndarray:
         key = (node, self.loss_key(node, t), self.step_of(node.step, t), self.step_of(node.use, t))
         if key not in self._np_cache:
             self._np_cache[key] = self.to_float(self.adjoint_mat(node, t))
         return self._np_cache[key]
 
-    def forward_float(self, name: str, step: Optional[int]) -> np.ndarray:
+    def forward_float(self, name: str, step: int | None) -> np.ndarray:
         key = ("fwd", name, step)
         if key not in self._np_cache:
             m = self.u.lookup(name, step)
@@ -242,7 +241,7 @@ class SizeContext:
                               lambda name, step: self.u.classes[(name, step)])
 
     # -- the truth --------------------------------------------------------
-    def has_value(self, lhs: Adj, t: Optional[int]) -> bool:
+    def has_value(self, lhs: Adj, t: int | None) -> bool:
         """Whether the claimed derivative exists at step ``t``."""
         step = self.step_of(lhs.step, t)
         if (lhs.name, step) not in self.u.values:
@@ -253,18 +252,18 @@ class SizeContext:
             return False
         return True
 
-    def truth(self, lhs: Adj, t: Optional[int]) -> Mat:
+    def truth(self, lhs: Adj, t: int | None) -> Mat:
         """The exact derivative's defining sums at step ``t``."""
         exact = self.sweep(self.loss_key(lhs, t))
         use = self.step_of(lhs.use, t) if lhs.use is not None else None
         return exact.expression(lhs.name, self.step_of(lhs.step, t), use_step=use)
 
-    def groups(self, lhs: Adj, t: Optional[int]) -> Dict[tuple, Mat]:
+    def groups(self, lhs: Adj, t: int | None) -> dict[tuple, Mat]:
         """The truth split by consumer: (quantity, step) -> its contribution."""
         exact = self.sweep(self.loss_key(lhs, t))
         use = self.step_of(lhs.use, t) if lhs.use is not None else None
         forward = self.u.values[(lhs.name, self.step_of(lhs.step, t))]
-        owners: Dict[tuple, List[List[sympy.Expr]]] = {}
+        owners: dict[tuple, list[list[sympy.Expr]]] = {}
         for k, s in enumerate(forward.data):
             for owner, expr in exact.parts.get(s, []):
                 if use is not None and owner[1] != use:

@@ -7,7 +7,7 @@ mirrors :class:`derive.entries.Evaluator` on NumPy arrays.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class FloatEvaluator:
         ``num_classes(name) -> int``.
     """
 
-    def __init__(self, sizes: Dict[str, int], T: int, lookup: Callable, adjoint: Callable,
+    def __init__(self, sizes: dict[str, int], T: int, lookup: Callable, adjoint: Callable,
                  classes: Callable, num_classes: Callable):
         self.sizes = sizes
         self.T = T
@@ -62,14 +62,14 @@ class FloatEvaluator:
         self.classes = classes
         self.num_classes = num_classes
 
-    def step(self, step, t: Optional[int]) -> Optional[int]:
+    def step(self, step, t: int | None) -> int | None:
         return None if step is None else step.at(t if t is not None else 0, self.T)
 
-    def __call__(self, node: Node, t: Optional[int]) -> np.ndarray:
+    def __call__(self, node: Node, t: int | None) -> np.ndarray:
         with np.errstate(all="ignore"):
             return self.eval(node, t)
 
-    def eval(self, node: Node, t: Optional[int]) -> np.ndarray:
+    def eval(self, node: Node, t: int | None) -> np.ndarray:
         if isinstance(node, Num):
             return np.array([[float(node.value)]])
         if isinstance(node, SizeRef):

@@ -9,13 +9,12 @@ prints them (``W_hh.T @ dL/dz_{t+1}``, the contributions of steps 1..t-1).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import List, Optional, Tuple
 
 from .expr import Adj, Call, Node, Step, adjoint_refs, shift_steps, transform
 from .matrix import MatrixDerivation, step_at
 from .printer import NotationPrinter, show
 
-Label = Tuple[str, str, Optional[int]]  # (consumer, "rel" | "abs", offset or step)
+Label = tuple[str, str, int | None]  # (consumer, "rel" | "abs", offset or step)
 
 
 class KPrinter(NotationPrinter):
@@ -30,11 +29,11 @@ class KPrinter(NotationPrinter):
 
     @staticmethod
     def symbol_t(name: str, step: Step) -> str:
-        base = name[:-2] if name.endswith("_t") else name
+        base = name.removesuffix("_t")
         return f"{base}_{step.text()}"
 
 
-def label_of(owner: tuple, t: Optional[int]) -> Label:
+def label_of(owner: tuple, t: int | None) -> Label:
     """A consumer (quantity, step) relative to the claim's step ``t``."""
     name, step = owner
     if step is not None and t is not None:
@@ -70,7 +69,7 @@ class TermNamer:
             terms = fused or [t for t in adj.generic if t.source == consumer]
         return terms
 
-    def term_expr(self, lhs: Adj, label: Label) -> Optional[Node]:
+    def term_expr(self, lhs: Adj, label: Label) -> Node | None:
         """The expression of one part of ``lhs``'s truth."""
         consumer, kind, v = label
         terms = self._terms(lhs, consumer)
@@ -105,7 +104,7 @@ class TermNamer:
             return f"the contribution through {where}"
         return show(expr)
 
-    def summed_text(self, lhs: Adj, consumer: str, which: str) -> Optional[str]:
+    def summed_text(self, lhs: Adj, consumer: str, which: str) -> str | None:
         """A parameter's per-step contributions written as one sum over k."""
         terms = self._terms(lhs, consumer)
         if not terms or not all(t.summed for t in terms):
@@ -114,7 +113,7 @@ class TermNamer:
         body = " + ".join(KPrinter()(e) for e in exprs)
         return body
 
-    def describe(self, lhs: Adj, labels: List[Label], missing: bool = True) -> List[str]:
+    def describe(self, lhs: Adj, labels: list[Label], missing: bool = True) -> list[str]:
         """Texts for a set of parts, a parameter's step contributions collapsed."""
         sym = self.model.symbols[lhs.name]
         texts, done = [], set()
@@ -145,7 +144,7 @@ class TermNamer:
                 texts.append(self.term_text(lhs, lab))
         return texts
 
-    def truth_text(self, lhs: Adj, labels: List[Label]) -> str:
+    def truth_text(self, lhs: Adj, labels: list[Label]) -> str:
         """The true derivative in the notation."""
         adj = self.derivation.adjoints.get(lhs.name)
         head = show(lhs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, TextIO
+from typing import TextIO
 
 from .build import Resolver, build_model, load_model
 from .errors import InputError, SourceText
@@ -43,8 +43,8 @@ class ClaimsFile:
 
     path: str
     model: Model
-    claims: List[Claim]
-    pinned: Dict[str, int] = field(default_factory=dict)
+    claims: list[Claim]
+    pinned: dict[str, int] = field(default_factory=dict)
 
 
 class ClaimResolver:
@@ -55,7 +55,7 @@ class ClaimResolver:
         self.model = model
         self.names = Resolver(src, model.sizes, model.symbols)
 
-    def symbol(self, raw: str, step: Optional[Step], pos, allow_size: bool = True):
+    def symbol(self, raw: str, step: Step | None, pos, allow_size: bool = True):
         """(name, step) or a SizeRef for a raw name as written in a claim."""
         symbols = self.model.symbols
         if step is None and raw not in symbols and not (allow_size and raw in self.model.sizes):
@@ -124,7 +124,7 @@ class ClaimResolver:
         return Adj(name, step, loss=loss_name, loss_step=loss_step, use=node.use, pos=node.pos)
 
 
-def _model_of(statements: List[Statement], src: SourceText, base: Path) -> Model:
+def _model_of(statements: list[Statement], src: SourceText, base: Path) -> Model:
     named = [st for st in statements if st.kind == "model"]
     inline = [st for st in statements if st.kind in MODEL_KINDS]
     if len(named) > 1:

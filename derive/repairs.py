@@ -5,9 +5,9 @@ Both only build trees; :mod:`derive.verdicts` decides which ones hold.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
-from typing import Iterator, List, Tuple
 
 from .expr import Adj, Binary, Call, Node, Num, Ref, SizeRef, Unary
 from .printer import show
@@ -17,10 +17,10 @@ LOW = ("+", "-")
 HIGH = ("@", "*", "dot", "/")
 MAX_READINGS = 243
 
-Reading = Tuple[Node, List[Tuple[tuple, str]]]
+Reading = tuple[Node, list[tuple[tuple, str]]]
 
 
-def readings(node: Node) -> List[Reading]:
+def readings(node: Node) -> list[Reading]:
     """Every resolution of the ``dot`` products: ``@``, ``*``, or ``@`` with the
     operands swapped (the notes' row-vector order).
 
@@ -48,7 +48,7 @@ def readings(node: Node) -> List[Reading]:
     kids = node.children()
     if not kids:
         return [(node, [])]
-    combos: List[Reading] = [((), [])]
+    combos: list[Reading] = [((), [])]
     for k in kids:
         combos = [(done + (tree,), c + ck) for done, c in combos for tree, ck in readings(k)]
     return [(node.rebuild(tuple(done)), c) for done, c in combos]
@@ -72,7 +72,7 @@ def describe_choices(choices) -> str:
 
 
 # -- tree surgery ---------------------------------------------------------
-def subtrees(node: Node, path=()) -> Iterator[Tuple[tuple, Node]]:
+def subtrees(node: Node, path=()) -> Iterator[tuple[tuple, Node]]:
     yield path, node
     for k, child in enumerate(node.children()):
         yield from subtrees(child, path + (k,))
@@ -86,7 +86,7 @@ def replace_at(node: Node, path: tuple, new: Node) -> Node:
     return node.rebuild(tuple(kids))
 
 
-def _chain(node: Node) -> Tuple[List[Node], List[str]]:
+def _chain(node: Node) -> tuple[list[Node], list[str]]:
     """A left-associated product chain as factors and operators."""
     if isinstance(node, Binary) and node.op in HIGH:
         factors, ops = _chain(node.a)
@@ -94,7 +94,7 @@ def _chain(node: Node) -> Tuple[List[Node], List[str]]:
     return [node], []
 
 
-def _build(factors: List[Node], ops: List[str]) -> Node:
+def _build(factors: list[Node], ops: list[str]) -> Node:
     out = factors[0]
     for f, op in zip(factors[1:], ops):
         out = Binary(op, out, f)
@@ -105,7 +105,7 @@ def _is_scalar_leaf(node: Node) -> bool:
     return isinstance(node, (Num, SizeRef))
 
 
-def edits(node: Node) -> Iterator[Tuple[Node, str]]:
+def edits(node: Node) -> Iterator[tuple[Node, str]]:
     """Single edits of a claim tree, most likely slips first.
 
     Yields

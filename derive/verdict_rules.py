@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from fractions import Fraction
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import sympy
@@ -30,7 +29,7 @@ def _scale(data) -> float:
     return max([1e-12] + [float(np.max(np.abs(tr))) for _, _, _, tr in data if tr.size])
 
 
-def _additive_terms(node: Node, sign: int = 1) -> List[Tuple[int, Node]]:
+def _additive_terms(node: Node, sign: int = 1) -> list[tuple[int, Node]]:
     if isinstance(node, Binary) and node.op in ("+", "-"):
         return _additive_terms(node.a, sign) + _additive_terms(node.b, sign if node.op == "+" else -sign)
     if isinstance(node, Unary) and node.op == "neg":
@@ -38,7 +37,7 @@ def _additive_terms(node: Node, sign: int = 1) -> List[Tuple[int, Node]]:
     return [(sign, node)]
 
 
-def _fraction(c: float) -> Optional[Fraction]:
+def _fraction(c: float) -> Fraction | None:
     f = Fraction(c).limit_denominator(100000)
     return f if abs(float(f) - c) <= 1e-9 * max(1.0, abs(c)) else None
 
@@ -47,7 +46,7 @@ def _frac_text(f: Fraction) -> str:
     return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
 
 
-def name_factor(cs: List[float], combos: List[Dict[str, int]]) -> Optional[str]:
+def name_factor(cs: list[float], combos: list[dict[str, int]]) -> str | None:
     """The constant ``c`` in notation (``2``, ``1/B``, ``1/(O*B)``), or None."""
     fr = [_fraction(c) for c in cs]
     if all(f is not None for f in fr) and len(set(fr)) == 1:
@@ -88,7 +87,7 @@ class Decider:
             raise OutOfTime(f"while {what}")
 
     # -- numeric classification --------------------------------------------
-    def classify(self, tree: Node, data) -> Tuple[str, dict]:
+    def classify(self, tree: Node, data) -> tuple[str, dict]:
         scale = _scale(data)
         if all(_close(C, T, scale) for _, _, C, T in data):
             return "holds", {}
@@ -375,14 +374,17 @@ class Decider:
                      f"the claim gives {ce['claim']} but the truth is {ce['truth']} "
                      "(at a random point)")
         text += f"; the truth: {res.truth}"
-        self.find_repair(res)
+        near = {}
+        self.find_repair(res, near)
         if res.repair:
             text += f"; one-edit repair ({res.repair_edit}): {res.repair}"
         else:
             text += "; no single edit repairs it"
+            if "partial" in near:
+                text += "; " + near["partial"]
         res.explanation = text
 
-    def counterexample(self, tree, data) -> Optional[dict]:
+    def counterexample(self, tree, data) -> dict | None:
         best = None
         for k, t, C, T in data:
             D = C.T if C.shape != T.shape else C
@@ -409,8 +411,26 @@ class Decider:
                 "claim": f"{float(a):.6g}", "truth": f"{float(b):.6g}", "seed": ctx.seed,
                 "classes": {f"{ctx.model.symbols[n].base}_{s}": v for (n, s), v in sorted(ctx.u.classes.items())}}
 
-    def find_repair(self, res):
-        """The first single edit that makes the claim hold (proved), if any."""
+    def near_partial(self, near: dict, tree, desc, choices):
+        """Note an edit after which the claim holds for one part (screened, then proved)."""
+        quick = self.c.evaluate(self.claim, tree, quick=True)
+        if self.partial(tree, quick, _scale(quick)) is None:
+            return
+        data = self.c.evaluate(self.claim, tree)
+        info = self.partial(tree, data, _scale(data))
+        if info is None or info["extra"]:
+            return
+        if self.confirm("partial", tree, info)[0]:
+            missing = [lab for lab in info["labels"] if lab not in info["present"]]
+            near["partial"] = (f"after one edit ({desc}) it holds for one part only: {show(tree)} is "
+                               f"the part {' + '.join(self.namer.describe(self.lhs, info['present'], False))}"
+                               f"; still missing: {'; '.join(self.namer.describe(self.lhs, missing))}")
+
+    def find_repair(self, res, near: dict | None = None):
+        """The first single edit that makes the claim hold (proved), if any.
+
+        With ``near``, also note the first edit after which it holds for one part.
+        """
         start = time.perf_counter()
         target = self.c.model.shape(self.lhs)
         seen = set()
@@ -432,7 +452,11 @@ class Decider:
                 if tried > MAX_REPAIR_TREES:
                     return
                 quick = self.c.evaluate(self.claim, tree, quick=True)
-                if not quick or not all(_close(C, T, _scale(quick)) for _, _, C, T in quick):
+                if not quick:
+                    continue
+                if not all(_close(C, T, _scale(quick)) for _, _, C, T in quick):
+                    if near is not None and "partial" not in near:
+                        self.near_partial(near, tree, desc, choices)
                     continue
                 data = self.c.evaluate(self.claim, tree)
                 if not all(_close(C, T, _scale(data)) for _, _, C, T in data):

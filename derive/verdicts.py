@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, TextIO
+from typing import TextIO
 
 import numpy as np
-import sympy
 
 from .claim_context import SizeContext
 from .claim_numeric import Undefined
-from .claim_terms import TermNamer
 from .claims import Claim, ClaimsFile
-from .entries import Mat
-from .expr import Call, Node, Ref, Adj, walk
+from .expr import Adj, Call, Node, Ref
 from .matrix import derive_matrix
-from .model import ShapeError, shape_text
-from .printer import show
-from .repairs import describe_choices, edits, has_dot, readings
+from .model import ShapeError
+from .repairs import readings
 
 TIME_LIMIT = 20.0
 RANK = {"holds": 0, "layout": 1, "factor": 2, "partial": 3, "wrong": 4}
@@ -43,23 +39,23 @@ class Result:
     claim: Claim
     verdict: str
     explanation: str
-    reading: Optional[str] = None
-    dot_choices: Optional[str] = None
-    truth: Optional[str] = None
-    repair: Optional[str] = None
-    repair_edit: Optional[str] = None
-    counterexample: Optional[dict] = None
-    sizes_proved: List[Dict[str, int]] = field(default_factory=list)
-    factor: Optional[str] = None
-    missing: List[str] = field(default_factory=list)
-    extra: List[str] = field(default_factory=list)
-    shape: Optional[dict] = None
-    witness_gap: Optional[float] = None
+    reading: str | None = None
+    dot_choices: str | None = None
+    truth: str | None = None
+    repair: str | None = None
+    repair_edit: str | None = None
+    counterexample: dict | None = None
+    sizes_proved: list[dict[str, int]] = field(default_factory=list)
+    factor: str | None = None
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    shape: dict | None = None
+    witness_gap: float | None = None
     entries_proved: int = 0
     seconds: float = 0.0
 
 
-def claim_sizes(model, pinned: Dict[str, int], count: int = 3) -> List[Dict[str, int]]:
+def claim_sizes(model, pinned: dict[str, int], count: int = 3) -> list[dict[str, int]]:
     """Small size combinations with distinct values for distinct sizes in each.
 
     Distinct values make a misplaced transpose fail to conform, and a mix-up
@@ -78,7 +74,7 @@ def claim_sizes(model, pinned: Dict[str, int], count: int = 3) -> List[Dict[str,
     return combos
 
 
-def sizes_text(sizes: Dict[str, int]) -> str:
+def sizes_text(sizes: dict[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sizes.items())
 
 
@@ -96,18 +92,18 @@ def free_relative(node: Node) -> bool:
 class ClaimChecker:
     """Checks the claims of one file against shared size contexts."""
 
-    def __init__(self, notes: ClaimsFile, contexts: List[SizeContext]):
+    def __init__(self, notes: ClaimsFile, contexts: list[SizeContext]):
         self.notes = notes
         self.model = notes.model
         self.contexts = contexts
         self.derivation = derive_matrix(self.model)
         for ctx in contexts:
             ctx.derivation = self.derivation
-        self.truth_cache: Dict[tuple, np.ndarray] = {}
-        self.group_cache: Dict[tuple, Dict[tuple, np.ndarray]] = {}
+        self.truth_cache: dict[tuple, np.ndarray] = {}
+        self.group_cache: dict[tuple, dict[tuple, np.ndarray]] = {}
 
     # -- instances --------------------------------------------------------
-    def steps(self, claim: Claim, ctx: SizeContext) -> List[Optional[int]]:
+    def steps(self, claim: Claim, ctx: SizeContext) -> list[int | None]:
         lhs = claim.lhs
         if not (free_relative(lhs) or free_relative(claim.rhs)):
             return [None] if ctx.has_value(lhs, None) else []
@@ -122,7 +118,7 @@ class ClaimChecker:
             self.truth_cache[key] = ctx.to_float(ctx.truth(lhs, t))
         return self.truth_cache[key]
 
-    def groups_float(self, k: int, lhs: Adj, t) -> Dict[tuple, np.ndarray]:
+    def groups_float(self, k: int, lhs: Adj, t) -> dict[tuple, np.ndarray]:
         key = (k, lhs, t)
         if key not in self.group_cache:
             ctx = self.contexts[k]
@@ -181,7 +177,7 @@ class ClaimChecker:
         return Decider(self, claim, deadline).decide()
 
 
-def check_file(notes: ClaimsFile, progress: Optional[TextIO] = None) -> List[Result]:
+def check_file(notes: ClaimsFile, progress: TextIO | None = None) -> list[Result]:
     """Check every claim of a parsed claims file.
 
     Parameters

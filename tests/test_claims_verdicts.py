@@ -203,7 +203,7 @@ def test_dot_must_be_elementwise(mean_loss, softmax):
 
 
 def test_undecided_on_time_limit(tmp_path, monkeypatch):
-    import derive.verdicts as verdicts
+    from derive import verdicts
     monkeypatch.setattr(verdicts, "TIME_LIMIT", 0.0)
     path = tmp_path / "t.claims"
     path.write_text("model elman-softmax\nclaim dL/do_t = y_t - onehot(c_t)\n"
