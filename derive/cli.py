@@ -80,7 +80,12 @@ def cmd_code(args) -> int:
     from .codegen import generate_module
     from .matrix import derive_matrix
     model = load_model(args.model)
-    source = generate_module(model, derive_matrix(model))
+    derivation = derive_matrix(model)
+    if args.style == "fast":
+        from .codegen_fast import generate_fast_module
+        source = generate_fast_module(model, derivation)
+    else:
+        source = generate_module(model, derivation)
     if args.output:
         write_atomically(args.output, source)
         print(f"wrote {args.output}", file=sys.stderr)
@@ -133,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("code", help="emit the NumPy module")
     c.add_argument("model")
     c.add_argument("-o", "--output")
+    c.add_argument("--style", choices=("readable", "fast"), default="readable",
+                   help="readable (default) or fast (in-place buffers, cheaper tanh)")
     c.set_defaults(fn=cmd_code)
     v = sub.add_parser("verify", help="check the generated code numerically")
     v.add_argument("model")

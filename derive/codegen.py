@@ -47,14 +47,17 @@ def _pick(a, classes):
 
 def _fit(label, array, dims, sizes):
     """Check an array against symbolic dims, learning the sizes it fixes."""
-    expected = tuple(d if isinstance(d, int) else sizes.get(d, d) for d in dims)
     if array.ndim != len(dims):
-        raise ValueError(f"{label} has shape {array.shape}; expected {expected}")
+        raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}")
     for got, dim in zip(array.shape, dims):
         want = dim if isinstance(dim, int) else sizes.setdefault(dim, got)
         if got != want:
-            raise ValueError(f"{label} has shape {array.shape}; expected {expected}"
+            raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}"
                              f" ({dim} = {want})")
+
+
+def _expected(dims, sizes):
+    return tuple(d if isinstance(d, int) else sizes.get(d, d) for d in dims)
 '''
 
 
@@ -215,7 +218,11 @@ class ModuleWriter:
             self.emit(f"{size_name(size)} = sizes[{size!r}]", 1)
         floats = [f"params[{s.name!r}]" for s in model.params]
         floats += [f"data[{s.base!r}]" for s in model.data_symbols if s.classes is None]
-        self.emit(f"dtype = np.result_type(float, {', '.join(floats)})", 1)
+        initial = tuple(s.base + "_0" for s in model.states)
+        if initial:
+            floats.append(f"*[data[k] for k in {initial!r} if k in data]")
+        # 0.0 is a weak scalar: float32 arrays stay float32, integers become float64
+        self.emit(f"dtype = np.result_type(0.0, {', '.join(floats)})", 1)
         for s in model.params:
             self.emit(f"{py_name(s.name)} = np.asarray(params[{s.name!r}], dtype=dtype)", 1)
         for s in model.data_symbols:
@@ -260,16 +267,7 @@ class ModuleWriter:
         self.emit("def loss_and_gradients(params, data, wrt_initial_state=False):")
         self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
         self.emit("v = _forward(params, data)", 1)
-        names = sorted(needed_values(model, [t.expr for n in needed for t in d.adjoints[n].terms])
-                       | {s.name for s in model.params})
-        sizes = sorted({d_ for s in model.symbols.values() if s.shape for d_ in s.shape if isinstance(d_, str)}
-                       | ({"T"} if model.has_steps else set()))
-        for size in sizes:
-            self.emit(f"{size_name(size)} = v[{size_name(size)!r}]", 1)
-        self.emit("dtype = v['dtype']", 1)
-        for name in names:
-            var = variable(model, name)
-            self.emit(f"{var} = v[{var!r}]", 1)
+        loads_at = len(self.lines)
         post = [eq.name for eq in reversed(model.phase("post")) if eq.name in needed]
         steps = [eq.name for eq in reversed(model.phase("step")) if eq.name in needed]
         pre = [eq.name for eq in reversed(model.phase("pre")) if eq.name in needed]
@@ -304,6 +302,19 @@ class ModuleWriter:
                 self.initial_state_adjoint(s.name, 2)
                 self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0]", 2)
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
+        self.insert_loads(loads_at)
+
+    def insert_loads(self, at: int):
+        """Read from the forward pass exactly the names the backward pass uses."""
+        import re
+        body = "\n".join(line for line in self.lines[at:] if not line.lstrip().startswith("#"))
+        code = re.sub(r"'[^']*'", "", body)  # names inside strings are not uses
+        used = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", code))
+        model = self.model
+        names = [size_name(s) for s in sorted(model.sizes)] + ["dtype"]
+        names += sorted({variable(model, s.name) for s in model.symbols.values()})
+        loads = [f"    {n} = v[{n!r}]" for n in names if n in used]
+        self.lines[at:at] = loads
 
     def global_adjoint(self, name: str, indent: int):
         sym = self.model.symbols[name]

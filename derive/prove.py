@@ -101,12 +101,12 @@ def numerically_zero(expr: sympy.Expr, digits: int = 30) -> bool:
     rng = np.random.default_rng(len(symbols))
     point = {s: sympy.Float(repr(float(rng.uniform(0.2, 1.3))), digits) for s in symbols}
     terms = expr.args if expr.is_Add else (expr,)
-    try:
-        values = [complex(sympy.N(t.xreplace(point), digits)) for t in terms]
-    except (TypeError, ValueError, ZeroDivisionError):
+    values = [sympy.N(t.xreplace(point), digits) for t in terms]
+    if not all(v.is_number and v.is_finite for v in values):
         return True  # cannot tell numerically: let the symbolic check decide
-    scale = max([abs(v) for v in values] + [1e-300])
-    return abs(sum(values)) <= scale * 10.0 ** (8 - digits)
+    total = sympy.Add(*values)  # summed at full precision, not in floats
+    scale = max([abs(complex(v)) for v in values] + [1e-300])
+    return abs(complex(total)) <= scale * 10.0 ** (8 - digits)
 
 
 def is_zero(expr: sympy.Expr, thorough: bool = False) -> bool:
