@@ -58,5 +58,21 @@ def main(argv=None) -> int:
     lines.append(f"- whole run: {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}")
     text = "\n".join(lines + body) + "\n"
     Path(args.out).write_text(text, encoding="utf-8")
+    if not args.quick and not args.only:
+        update_readme(text)
     print(text)
     return 0
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(table: str) -> None:
+    """Put the results between the README's benchmark markers (a full run only)."""
+    readme = Path(__file__).parent.parent / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}", encoding="utf-8")
