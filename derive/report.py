@@ -255,7 +255,7 @@ class ModelWriter:
             step = Step("rel", 0) if s.per_step else None
             shape = s.shape
             if s.classes is not None:
-                kind_note = rf"a class in $1..{escape_text(str(s.classes))}$ per column"
+                kind_note = rf"one class out of ${escape_text(str(s.classes))}$ per column"
             elif s.kind == "state":
                 kind_note = rf"initial value ${self.sym(s.name, Step('abs', 0))}$ (0 unless given)"
             elif s.kind == "param":
