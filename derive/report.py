@@ -447,7 +447,7 @@ class ModelWriter:
             rf"reads ${prev}$, so ${self.sym(name)}$ also feeds ${self.sym(a.name, a.step)}$ at the next step, "
             rf"and everything the loss does after step $t$ reaches ${self.sym(name)}$ through ${later}$. "
             rf"Without it the gradient would count only the loss at step $t$ (the notes' per-step "
-            rf"\texttt{{dL\_t/dh\_t}}). The recurrence runs backwards from $t = T$, where there is no next "
+            rf"\texttt{{dL{{\ttfamily\char95}}t/dh{{\ttfamily\char95}}t}}). The recurrence runs backwards from $t = T$, where there is no next "
             rf"step: ${self.inline(Adj(a.name, Step('last', a.step.offset)))} = 0$.")
 
     def batch_notes(self, name: str, term: Term):
@@ -500,7 +500,7 @@ class ModelWriter:
                 parts.append(self.tex(step_at(term.expr, 0)))
         rhs = " + ".join(parts) or "0"
         self.doc.para(rf"At $t = 0$ only the next step reads the initial state, which gives its gradient "
-                      rf"(the generated code returns it with \texttt{{wrt\_initial\_state=True}}):")
+                      rf"(the generated code returns it with \texttt{{wrt{{\ttfamily\char95}}initial{{\ttfamily\char95}}state=True}}):")
         self.doc.display(rf"{self.adj(adjoint.name, inline=False, step=Step('abs', 0))} = {rhs}")
 
     def softmax_note(self, adjoint: Adjoint):
@@ -528,7 +528,7 @@ class ModelWriter:
                 rf"correct class, where $y[c]\cdot(-1/y[c]) = -1$; so ${ydy} = -\operatorname{{onehot}}(c)$ "
                 rf"(times $\partial L/\partial L_t$, here 1), $\operatorname{{colsum}}({ydy}) = -1$, and the "
                 rf"generic form collapses to ${y} \odot ({dy} + 1) = {y} - \operatorname{{onehot}}(c)$, "
-                rf"the notes' \texttt{{y\_t - one\_hot(c)}}.")
+                rf"the notes' \texttt{{y{{\ttfamily\char95}}t - one{{\ttfamily\char95}}hot(c)}}.")
         for p in parts:
             self.doc.para(p)
         self.doc.para(r"Both forms, the generic one and the simplified one, were proved equal to the exact "
@@ -788,7 +788,7 @@ def code_section(doc: Doc, w: ModelWriter, code: Optional[str]):
         return
     doc.para(rf"\texttt{{derive code {escape_text(w.model.name)}}} emits the module below. It imports NumPy "
              r"only, runs one loop forward and one backward over time, vectorised over the batch, and "
-             r"exposes \texttt{loss(params, data)} and \texttt{loss\_and\_gradients(params, data)}. "
+             r"exposes \texttt{loss(params, data)} and \texttt{loss{\ttfamily\char95}and{\ttfamily\char95}gradients(params, data)}. "
              r"Each statement is preceded by a comment \texttt{\# (n)} naming the equation it computes; "
              r"the table ties every equation to its lines.")
     idx = code_index(code)
@@ -914,7 +914,7 @@ def figures_section(doc: Doc, w: ModelWriter, code: str, sizes: Dict[str, int], 
             doc.add(r"\begin{figure}[htbp]", r"\centering", pic,
                     rf"\caption{{\label{{fig:norms}}Frobenius norm of ${w.adj(state)}$ over the steps "
                     rf"(log scale), at ${sizes_math(fig_sizes)}$, seed {seed}; $t = 0$ is the initial state. "
-                    r"The values are the \texttt{dL\_d...} array the generated \texttt{loss\_and\_gradients} "
+                    r"The values are the \texttt{dL{\ttfamily\char95}d...} array the generated \texttt{loss{\ttfamily\char95}and{\ttfamily\char95}gradients} "
                     r"computes, captured as the function returns. A slope downwards towards $t = 0$ means "
                     r"vanishing gradients, upwards exploding ones.}", r"\end{figure}", "")
             doc.para(r"Figure~\ref{fig:norms} follows the recurrent term backwards: each step multiplies the "
