@@ -141,3 +141,11 @@ def test_tex_sections_for_claims():
     rep = build_report(str(CLAIMS))
     assert not rep.passed
     assert r"\section{The claims}" in rep.tex and r"\verdict{partial}" in rep.tex
+
+
+@needs_tex
+def test_pdf_is_reproducible(tmp_path):
+    tex = build_report(str(ODD)).tex
+    report_mod.compile_pdf(tex, str(tmp_path / "a.pdf"))
+    report_mod.compile_pdf(tex, str(tmp_path / "b.pdf"))
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
