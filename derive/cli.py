@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Dict, List, Optional
 
 from .errors import InputError
+from .files import write_atomically
 
 
 def parse_sizes(text: Optional[str]) -> Dict[str, int]:
@@ -27,21 +25,6 @@ def parse_sizes(text: Optional[str]) -> Dict[str, int]:
                              "--size", 1, column, text)
         out[name] = int(value)
     return out
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, so nothing half-written is left."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def cmd_models(args) -> int:
@@ -123,7 +106,9 @@ def cmd_check(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import run_report
-    return run_report(args.source, args.output, args.seed, sys.stdout, sys.stderr)
+    entries = None if args.entries is None or args.entries == "all" else int(args.entries)
+    return run_report(args.source, args.output, args.seed, sys.stdout, sys.stderr,
+                      sizes=parse_sizes(args.size) or None, entries=entries)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("source")
     r.add_argument("-o", "--output", required=True)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--size", help="override sizes of the numeric evidence, e.g. B=64")
+    r.add_argument("--entries", default=None,
+                   help="finite-difference entries per parameter (default: 10, or 3 for large models)")
     r.set_defaults(fn=cmd_report)
     return p
 
@@ -164,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``derive`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "entries", "all") != "all" and not str(args.entries).isdigit():
+    if getattr(args, "entries", None) not in (None, "all") and not str(args.entries).isdigit():
         print(f"derive: error: --entries takes a number or 'all', not {args.entries!r}", file=sys.stderr)
         return 2
     try:

@@ -30,6 +30,7 @@ from typing import Dict, List, Optional, TextIO
 
 from . import __version__
 from .errors import InputError
+from .files import publish
 from .expr import Adj, Binary, Call, Node, Pick, Ref, Step, Unary, adjoint_refs, walk
 from .latex import LatexPrinter, ascii_fold, escape_text, name_math, shape_math, step_math
 from .matrix import Adjoint, MatrixDerivation, Term, boundary_offsets, step_at
@@ -1108,7 +1109,7 @@ def compile_pdf(tex: str, output: str, engine: Optional[List[str]] = None) -> No
         os.close(fd)
         try:
             shutil.copyfile(pdf, part)
-            os.replace(part, target)
+            publish(part, target)
         except BaseException:
             if os.path.exists(part):
                 os.unlink(part)
@@ -1141,7 +1142,7 @@ def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
         written and says which), 2 on bad input, an unknown output type,
         no TeX engine for a PDF, or a failed compile (nothing written).
     """
-    from .cli import write_atomically
+    from .files import write_atomically
     suffix = Path(output).suffix.lower()
     if suffix not in (".tex", ".pdf"):
         print(f"derive report: error: the output must end in .tex or .pdf, not {output!r}", file=err)
