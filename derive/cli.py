@@ -89,7 +89,11 @@ def cmd_verify(args) -> int:
         missing.append("T")
     if missing:
         raise InputError(f"no value for size(s) {', '.join(missing)}: give them with --size", model.path)
-    entries = None if args.entries == "all" else int(args.entries)
+    from .verify import default_entries
+    if args.entries is None:
+        entries = default_entries(model, sizes)
+    else:
+        entries = None if args.entries == "all" else int(args.entries)
     print(f"derive verify: seed {args.seed}", file=sys.stderr)
     result = verify(model, derive_matrix(model), sizes, seed=args.seed, entries=entries)
     if args.json:
@@ -130,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model")
     v.add_argument("--size", help="override sizes, e.g. H=8,T=5")
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--entries", default="30",
-                   help="entries per parameter for finite differences, or 'all' (default 30)")
+    v.add_argument("--entries", default=None,
+                   help="entries per parameter for finite differences, or 'all' "
+                        "(default 30; 5 when a forward pass computes over a million values)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_verify)
     k = sub.add_parser("check", help="check a hand derivation claim by claim")

@@ -90,6 +90,23 @@ def _rows(check: str, reference, candidate, entries=None) -> List[CheckRow]:
     return out
 
 
+LARGE_FORWARD = 10 ** 6
+
+
+def forward_values(model: Model, sizes: Dict[str, int]) -> int:
+    """How many values one forward pass computes (per-step quantities times T)."""
+    total = 0
+    for eq in model.equations:
+        rows, cols = concrete_shape(model.symbols[eq.name].shape, sizes)
+        total += rows * cols * (sizes.get("T", 1) if eq.per_step else 1)
+    return total
+
+
+def default_entries(model: Model, sizes: Dict[str, int]) -> int:
+    """Finite-difference entries per parameter: 30, or 5 when a forward pass is large."""
+    return 5 if forward_values(model, sizes) > LARGE_FORWARD else 30
+
+
 def sample_entries(params, limit: Optional[int], rng) -> Dict[str, np.ndarray]:
     """Flat indices to check per parameter: all, or ``limit`` drawn without replacement."""
     out = {}
