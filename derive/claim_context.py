@@ -26,10 +26,10 @@ LossKey = tuple[str, int | None]
 class ClaimEvaluator(Evaluator):
     """The entry-wise evaluator, with derivatives resolved at the current step ``t``."""
 
-    def eval(self, node: Node, t):
+    def value_of(self, node: Node, t):
         if isinstance(node, Adj):
             return self.adjoint(node, t)
-        return super().eval(node, t)
+        return super().value_of(node, t)
 
 
 @dataclass

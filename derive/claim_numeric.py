@@ -67,9 +67,9 @@ class FloatEvaluator:
 
     def __call__(self, node: Node, t: int | None) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return self.eval(node, t)
+            return self.value_of(node, t)
 
-    def eval(self, node: Node, t: int | None) -> np.ndarray:
+    def value_of(self, node: Node, t: int | None) -> np.ndarray:
         if isinstance(node, Num):
             return np.array([[float(node.value)]])
         if isinstance(node, SizeRef):
@@ -82,10 +82,10 @@ class FloatEvaluator:
         if isinstance(node, Adj):
             return self.adjoint(node, t)
         if isinstance(node, Unary):
-            x = self.eval(node.x, t)
+            x = self.value_of(node.x, t)
             return -x if node.op == "neg" else x.T
         if isinstance(node, Binary):
-            a, b = self.eval(node.a, t), self.eval(node.b, t)
+            a, b = self.value_of(node.a, t), self.value_of(node.b, t)
             op = node.op
             if op == "@":
                 return a @ b
@@ -101,7 +101,7 @@ class FloatEvaluator:
                 return a / b
             raise ValueError(f"unresolved operator {op}")
         if isinstance(node, Pick):
-            x = self.eval(node.x, t)
+            x = self.value_of(node.x, t)
             cls = self.classes(node.cls.name, self.step(node.cls.step, t))
             return np.array([[x[c, j] for j, c in enumerate(cls)]])
         if isinstance(node, Call):
@@ -113,7 +113,7 @@ class FloatEvaluator:
         if fn == "sum_t":
             total = None
             for s in range(1, self.T + 1):
-                m = self.eval(node.args[0], s)
+                m = self.value_of(node.args[0], s)
                 total = m if total is None else total + m
             return total
         if fn == "onehot":
@@ -123,7 +123,7 @@ class FloatEvaluator:
             for j, c in enumerate(cls):
                 out[c, j] = 1.0
             return out
-        x = self.eval(node.args[0], t)
+        x = self.value_of(node.args[0], t)
         if fn in ELEMENTWISE:
             return ELEMENTWISE[fn](x)
         if fn == "softmax":

@@ -103,9 +103,9 @@ class Evaluator:
         return step.at(t if t is not None else 0, self.T)
 
     def __call__(self, node: Node, t: Optional[int] = None) -> Mat:
-        return self.eval(node, t)
+        return self.value_of(node, t)
 
-    def eval(self, node: Node, t: Optional[int]) -> Mat:
+    def value_of(self, node: Node, t: Optional[int]) -> Mat:
         if isinstance(node, Num):
             return Mat(1, 1, [sympy.Rational(node.value.numerator, node.value.denominator)])
         if isinstance(node, SizeRef):
@@ -115,14 +115,14 @@ class Evaluator:
         if isinstance(node, Adj):
             return self.adjoint(node, self.step_number(node.step, t))
         if isinstance(node, Unary):
-            x = self.eval(node.x, t)
+            x = self.value_of(node.x, t)
             if node.op == "neg":
                 return x.map(lambda v: -v)
             return Mat.fill(x.cols, x.rows, lambda i, j: x[j, i])
         if isinstance(node, Binary):
             return self.binary(node, t)
         if isinstance(node, Pick):
-            x = self.eval(node.x, t)
+            x = self.value_of(node.x, t)
             cls = self.classes(node.cls.name, self.step_number(node.cls.step, t))
             return Mat.fill(1, x.cols, lambda i, j: x[cls[j], j])
         if isinstance(node, Call):
@@ -130,7 +130,7 @@ class Evaluator:
         raise TypeError(type(node).__name__)
 
     def binary(self, node: Binary, t) -> Mat:
-        a, b = self.eval(node.a, t), self.eval(node.b, t)
+        a, b = self.value_of(node.a, t), self.value_of(node.b, t)
         op = node.op
         if op == "@":
             return matmul(a, b)
@@ -145,7 +145,7 @@ class Evaluator:
         if fn == "sum_t":
             total = None
             for s in range(1, self.T + 1):
-                m = self.eval(node.args[0], s)
+                m = self.value_of(node.args[0], s)
                 total = m if total is None else elementwise(total, m, lambda x, y: x + y)
             return total
         if fn == "onehot":
@@ -153,7 +153,7 @@ class Evaluator:
             cls = self.classes(arg.name, self.step_number(arg.step, t))
             n = self.dim(self.model.symbols[arg.name].classes)
             return Mat.fill(n, len(cls), lambda i, j: sympy.S.One if cls[j] == i else sympy.S.Zero)
-        x = self.eval(node.args[0], t)
+        x = self.value_of(node.args[0], t)
         if fn in ELEMENTWISE:
             return x.map(ELEMENTWISE[fn])
         if fn == "softmax":
