@@ -7,7 +7,7 @@ Only the adjoints that some gradient needs are computed.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Set
+from typing import List, Optional, Set
 
 from . import __version__
 from .expr import Adj, Ref, Step, adjoint_refs, walk
@@ -140,8 +140,7 @@ class ModuleWriter:
 
     # -- module ----------------------------------------------------------------
     def write(self) -> str:
-        model, d = self.model, self.derivation
-        needed = needed_adjoints(d)
+        needed = needed_adjoints(self.derivation)
         self.header()
         self.emit("import numpy as np")
         self.emit()
@@ -263,7 +262,7 @@ class ModuleWriter:
         self.emit()
 
     def gradient_function(self, needed: Set[str]):
-        model, d, p = self.model, self.derivation, self.p
+        model, d = self.model, self.derivation
         self.emit("def loss_and_gradients(params, data, wrt_initial_state=False):")
         self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
         self.emit("v = _forward(params, data)", 1)
@@ -325,7 +324,6 @@ class ModuleWriter:
             self.accumulate(var, term, indent, False, False, self.adjoint_comment(name, term))
 
     def step_adjoint(self, name: str, indent: int):
-        sym = self.model.symbols[name]
         terms = self.derivation.adjoints[name].terms
         if any(t.summed for t in terms):
             raise NotImplementedError(f"code generation for a sum over steps into {name}")
@@ -339,7 +337,6 @@ class ModuleWriter:
             first = False
 
     def initial_state_adjoint(self, name: str, indent: int):
-        sym = self.model.symbols[name]
         for term in self.derivation.adjoints[name].terms:
             if term.at is not None:
                 if term.at.kind != "abs" or term.at.offset != 0:

@@ -60,9 +60,6 @@ class Unrolled:
         return Evaluator(self.model, self.sizes, self.T, self.lookup, adjoint,
                          lambda name, step: self.classes[(name, step)])
 
-    def symbols_of(self, key: Key) -> Mat:
-        return self.values[key]
-
 
 def _leaf(u: Unrolled, name: str, step: Optional[int]):
     rows, cols = u.shape(name)

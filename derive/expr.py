@@ -50,8 +50,6 @@ class Step:
         return "{%s%s%d}" % (base, sign, abs(self.offset))
 
 
-T_REL = Step("rel", 0)
-
 
 class Node:
     """Base class of expression nodes."""

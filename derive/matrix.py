@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
 from .expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step,
-                   adjoint_refs, shift_steps, transform, walk)
+                   adjoint_refs, shift_steps, transform)
 from .model import Equation, Model
 from .rules import vjp
 from .simplify import simplify
@@ -268,8 +268,3 @@ def boundary_offsets(term: Term) -> List[int]:
     """Relative offsets of adjoints a term reads (``+1`` for ``dL/dz_{t+1}``)."""
     return sorted({a.step.offset for a in adjoint_refs(term.expr)
                    if a.step is not None and a.step.kind == "rel" and a.step.offset != 0})
-
-
-def uses_name(expr: Node, name: str) -> bool:
-    return any(isinstance(n, (Ref, Adj)) and n.name == name for n in walk(expr))
-

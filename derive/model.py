@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
-from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary, walk
+from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 
 Dim = Union[str, int]
 Shape = Tuple[Dim, Dim]
@@ -227,8 +227,3 @@ def infer_shape(node: Node, model: Model) -> Shape:
             return (1, s[1])
         return s
     raise TypeError(f"no shape rule for {type(node).__name__}")
-
-
-def references(node: Node) -> List[Ref]:
-    """The symbol references in an expression, in reading order."""
-    return [n for n in walk(node) if isinstance(n, Ref)]

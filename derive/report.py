@@ -284,7 +284,7 @@ class ModelWriter:
 
     # -- 2. the gradients ----------------------------------------------------
     def derivation_section(self, with_steps: bool = True):
-        m, d, doc = self.model, self.d, self.doc
+        d, doc = self.d, self.doc
         doc.add(r"\section{The gradients, step by step}", "")
         doc.para(r"Denominator layout: $\partial L/\partial X$ is shaped like $X$, and its entry $(i,j)$ is "
                  r"the derivative of the scalar loss $L$ with respect to $X_{ij}$. "
@@ -369,7 +369,7 @@ class ModelWriter:
         if name in self.d.constants:
             eq = m.equation(name)
             why = r"it is the loss itself" if name == m.loss else \
-                (rf"$L$ adds it with weight one (R10)" if eq is not None else "")
+                (r"$L$ adds it with weight one (R10)" if eq is not None else "")
             doc.para(rf"A constant, written in place wherever it appears: {why}.")
             doc.display(f"{lhs} = {self.tex(self.d.constants[name])}", number)
             return
@@ -500,8 +500,8 @@ class ModelWriter:
             if all(a.step is None or a.step.kind != "rel" or a.step.offset >= 1 for a in adjoint_refs(term.expr)):
                 parts.append(self.tex(step_at(term.expr, 0)))
         rhs = " + ".join(parts) or "0"
-        self.doc.para(rf"At $t = 0$ only the next step reads the initial state, which gives its gradient "
-                      rf"(the generated code returns it with \texttt{{wrt{{\ttfamily\char95}}initial{{\ttfamily\char95}}state=True}}):")
+        self.doc.para(r"At $t = 0$ only the next step reads the initial state, which gives its gradient "
+                      r"(the generated code returns it with \texttt{wrt{\ttfamily\char95}initial{\ttfamily\char95}state=True}):")
         self.doc.display(rf"{self.adj(adjoint.name, inline=False, step=Step('abs', 0))} = {rhs}")
 
     def softmax_note(self, adjoint: Adjoint):
