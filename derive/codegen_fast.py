@@ -23,13 +23,15 @@ prints it. Every statement keeps its equation as a comment above it.
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Set, Tuple
 
 from .codegen import HELPERS, ModuleWriter, _dims_code, needed_adjoints, needed_values
-from .expr import Adj, Binary, Call, Node, Num, Ref, SizeRef, Step, Unary, walk
+from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, adjoint_refs, walk
 from .matrix import MatrixDerivation, Term
 from .model import Model
-from .numpy_printer import NumPyPrinter, variable
+from .printer import show
+from .numpy_printer import NumPyPrinter, size_name, variable
+from .printer import PREC_POSTFIX
 
 FAST_HELPERS = '''
 
@@ -54,6 +56,34 @@ def _one_buffer(shape, steps, dtype):
     return np.lib.stride_tricks.as_strided(buf, (steps,) + shape, (0,) + buf.strides)
 
 
+def _softmax_s(a):
+    """softmax of every column of every step of a stacked (T, n, B) array."""
+    e = np.exp(a - a.real.max(axis=-2, keepdims=True))
+    e /= e.sum(axis=-2, keepdims=True)
+    return e
+
+
+def _onehot_s(classes, n):
+    """Stacked one-hot columns: classes (T, B) -> (T, n, B)."""
+    out = np.zeros((classes.shape[0], n, classes.shape[1]))
+    out[np.arange(classes.shape[0])[:, None], classes, np.arange(classes.shape[1])[None, :]] = 1
+    return out
+
+
+def _pick_s(a, classes):
+    """Stacked pick: a (T, n, B), classes (T, B) -> (T, 1, B)."""
+    return a[np.arange(a.shape[0])[:, None], classes, np.arange(a.shape[2])[None, :]][:, None, :]
+
+
+def _tsum_matmul(a, b):
+    """sum over t of a[t] @ b[t] for stacked a (T, m, k), b (T, k, n): one call, no Python loop."""
+    steps, m, k = a.shape
+    n = b.shape[2]
+    if k == 1 or k * (m + n) < m * n:   # one product over the stacked (t, k) axis
+        return np.tensordot(a, b, axes=([0, 2], [0, 1]))
+    return np.matmul(a, b).sum(axis=0)  # T products, each (m, n): no copy of a or b
+
+
 def _sigmoid_into(a, out):
     """1 / (1 + exp(-a)) into out."""
     np.negative(a, out=out)
@@ -74,6 +104,83 @@ class FastPrinter(NumPyPrinter):
         if node.fn == "tanh":
             return f"_tanh({self.print(node.args[0])})"
         return super().print_Call(node)
+
+
+class Unstackable(Exception):
+    """An expression that has no all-steps-at-once form here."""
+
+
+class StackedPrinter(FastPrinter):
+    """Prints a per-step expression for all steps at once: ``x_t`` is the stack ``x[1:]`` (T, m, n).
+
+    Refs at step ``t`` (and quantities at ``t - 1``) become slices over the time
+    axis; matrix products broadcast over it; column-wise functions work on the
+    last two axes. Anything else raises :class:`Unstackable`.
+    """
+
+    def __init__(self, model, avoid=()):
+        super().__init__(model)
+        self.avoid = set(avoid)
+
+    def per_step(self, name, step) -> bool:
+        sym = self.model.symbols[name]
+        return sym.per_step and step is not None and step.kind == "rel"
+
+    def stacked(self, node: Node) -> bool:
+        return any(isinstance(n, (Ref, Adj)) and self.per_step(n.name, n.step) for n in walk(node))
+
+    def array(self, name: str, step) -> str:
+        if not self.per_step(name, step):
+            return super().array(name, step)
+        if name in self.avoid:
+            raise Unstackable(name)
+        sym = self.model.symbols[name]
+        var = variable(self.model, name)
+        if sym.kind in ("input", "target"):
+            if step.offset != 0:
+                raise Unstackable(name)
+            return f"{var}[:T]"
+        if step.offset == 0:
+            return f"{var}[1:]"
+        if step.offset == -1:
+            return f"{var}[:T]"
+        raise Unstackable(name)
+
+    def print_Adj(self, node: Adj) -> str:
+        if not self.per_step(node.name, node.step):
+            return super().print_Adj(node)
+        if node.step.offset != 0:
+            raise Unstackable(node.name)
+        return f"dL_d{variable(self.model, node.name)}[1:]"
+
+    def print_Unary(self, node):
+        if node.op == "T" and self.stacked(node.x):
+            return self.wrap(node.x, PREC_POSTFIX) + ".swapaxes(-1, -2)"
+        return super().print_Unary(node)
+
+    def print_Pick(self, node: Pick) -> str:
+        if not self.stacked(node):
+            return super().print_Pick(node)
+        return f"_pick_s({self.print(node.x)}, {self.print(node.cls)})"
+
+    def print_Call(self, node: Call) -> str:
+        if not self.stacked(node):
+            return super().print_Call(node)
+        arg = node.args[0]
+        if node.fn == "onehot":
+            rows = self.model.symbols[arg.name].classes
+            return f"_onehot_s({self.print(arg)}, {rows if isinstance(rows, int) else size_name(rows)})"
+        if node.fn == "softmax":
+            return f"_softmax_s({self.print(arg)})"
+        if node.fn == "sum":
+            return f"np.sum({self.print(arg)}, axis=(-2, -1), keepdims=True)"
+        if node.fn == "rowsum":
+            return f"{self.wrap(arg, PREC_POSTFIX)}.sum(axis=-1, keepdims=True)"
+        if node.fn == "colsum":
+            return f"{self.wrap(arg, PREC_POSTFIX)}.sum(axis=-2, keepdims=True)"
+        if node.fn in ("tanh", "exp", "log", "sigmoid", "relu", "step", "ones_like"):
+            return super().print_Call(node)
+        raise Unstackable(node.fn)
 
 
 def _simple(node: Node) -> bool:
@@ -224,12 +331,46 @@ class FastModuleWriter(ModuleWriter):
                 out.append(name)
         return out
 
+    def hoisted_forward(self):
+        """Step equations nothing in the time loop reads: computed after it, for all steps at once."""
+        model = self.model
+        steps = model.phase("step")
+        names = {eq.name for eq in steps}
+        stay = set()
+        for eq in steps:
+            for r in walk(eq.expr):
+                if isinstance(r, Ref) and r.name in names and (
+                        r.step is None or r.step.kind != "rel" or r.step.offset != 0):
+                    stay.add(eq.name)
+            try:
+                StackedPrinter(model).print(eq.expr)
+            except Exception:
+                stay.add(eq.name)
+        changed = True
+        while changed:
+            changed = False
+            for eq in steps:
+                if eq.name in stay:
+                    for r in walk(eq.expr):
+                        if isinstance(r, Ref) and r.name in names and r.name not in stay:
+                            stay.add(r.name)
+                            changed = True
+        return [eq for eq in steps if eq.name not in stay]
+
+    def stack_read(self, exprs):
+        """Per-step names the stacked expressions read (they need every step stored)."""
+        return {n.name for e in exprs for n in walk(e) if isinstance(n, (Ref, Adj))}
+
     def forward_function(self):
         model = self.model
         start = len(self.lines)
         self.scratch = Scratch()
+        hoisted = self.hoisted_forward()
+        self.hoisted_names = {eq.name for eq in hoisted}
         super().forward_function()
-        for name in self.step_local():
+        full = self.hoisted_names | self.stack_read([eq.expr for eq in hoisted])
+        self.local_names = [n for n in self.step_local() if n not in full]
+        for name in self.local_names:
             sym = model.symbols[name]
             old = f"    {variable(model, name)} = np.zeros({_dims_code(sym.shape, True)}, dtype=dtype)"
             new = (f"    {variable(model, name)} = _one_buffer({_dims_code(sym.shape, False)}, T + 1, dtype)"
@@ -238,22 +379,153 @@ class FastModuleWriter(ModuleWriter):
         # Rewrite the step loop's statements (the readable writer emits "target = expr").
         steps = {f"{self.p(Ref(eq.name, Step('rel', 0)))} = ": eq for eq in model.phase("step")}
         out: List[str] = []
+        skip = False
+        comments = {f"# ({eq.number}) {model.display(eq.name, Step('rel', 0))} = ": eq for eq in hoisted}
         for line in self.lines[start:]:
             body = line.strip()
+            if line.startswith(" " * 8) and any(body.startswith(c) for c in comments):
+                skip = True
+                continue
             eq = next((e for prefix, e in steps.items() if body.startswith(prefix)), None)
             if eq is None or not line.startswith(" " * 8):
+                if skip and line.startswith(" " * 8) and not body.startswith("#"):
+                    continue  # the rest of a hoisted statement (never: one line each)
+                skip = False
                 out.append(line)
+                continue
+            if skip and eq.name in self.hoisted_names:
+                skip = False
                 continue
             target = self.p(Ref(eq.name, Step("rel", 0)))
             for stmt in self.statement(target, model.symbols[eq.name].shape, eq.expr, accumulate=False):
                 out.append(" " * 8 + stmt)
+        if hoisted:
+            loop = next(k for k, line in enumerate(out) if line.startswith("    for t in range(1, T + 1):"))
+            end = next(k for k in range(loop + 1, len(out)) if not out[k].startswith(" " * 8))
+            sp = StackedPrinter(model)
+            extra = []
+            for eq in hoisted:
+                extra.append(f"    # ({eq.number}) {model.display(eq.name, Step('rel', 0))} = {show(eq.expr)}"
+                             "  (every step at once)")
+                extra.append(f"    {variable(model, eq.name)}[1:] = {sp(eq.expr)}")
+            if all(line.strip().startswith("#") or not line.strip() for line in out[loop + 1:end]):
+                out[loop:end] = extra
+            else:
+                out[end:end] = extra
         self.lines[start:] = self.insert_allocations(out)
 
-    def gradient_function(self, needed):
+    # -- backward -----------------------------------------------------------------
+    def stackable(self, expr: Node) -> bool:
+        try:
+            StackedPrinter(self.model, self.local_names).print(expr)
+        except Exception:
+            return False
+        return True
+
+    def gradient_function(self, needed: Set[str]):
+        model, d, p = self.model, self.derivation, self.p
         start = len(self.lines)
         self.scratch = Scratch()
-        super().gradient_function(needed)
+        sp = StackedPrinter(model, self.local_names)
+        self.emit("def loss_and_gradients(params, data, wrt_initial_state=False):")
+        self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
+        self.emit("v = _forward(params, data)", 1)
+        loads_at = len(self.lines)
+        post = [eq.name for eq in reversed(model.phase("post")) if eq.name in needed]
+        steps = [eq.name for eq in reversed(model.phase("step")) if eq.name in needed]
+        pre = [eq.name for eq in reversed(model.phase("pre")) if eq.name in needed]
+        for name in post:
+            self.global_adjoint(name, 1)
+        shared = pre + [s.name for s in model.params]
+        for name in shared:
+            sym = model.symbols[name]
+            self.emit(f"dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, False)}, dtype=dtype)", 1)
+        for name in steps:
+            sym = model.symbols[name]
+            self.emit(f"dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, True)}, dtype=dtype)", 1)
+
+        # Step-adjoint terms that read no adjoint computed in the loop: every step at once, before it.
+        ready: Set[str] = set()   # per-step adjoints complete before the loop
+        self.in_loop_terms: Dict[str, List[Term]] = {}
+
+        def before_loop(term: Term) -> bool:
+            if self.conditions(term, True):
+                return False
+            if any(model.symbols[a.name].per_step and a.name not in ready for a in adjoint_refs(term.expr)):
+                return False
+            return sp.stacked(term.expr) and self.stackable(term.expr)
+
+        for name in steps:
+            terms = d.adjoints[name].terms
+            if any(t.summed for t in terms):
+                raise NotImplementedError(f"code generation for a sum over steps into {name}")
+            early = [t for t in terms if before_loop(t)]
+            self.in_loop_terms[name] = [t for t in terms if t not in early]
+            var = f"dL_d{variable(model, name)}"
+            for k, term in enumerate(early):
+                self.emit(f"# {self.adjoint_comment(name, term, first=k == 0)}  (every step at once)", 1)
+                self.emit(f"{var}[1:] {'=' if k == 0 else '+='} {sp(term.expr)}", 1)
+            if not self.in_loop_terms[name]:
+                ready.add(name)
+
+        # Parameter terms summed over steps: after the loop, as one stacked computation.
+        def after_loop(term: Term) -> bool:
+            return (term.summed and not self.conditions(term, False) and term.at is None
+                    and sp.stacked(term.expr) and self.stackable(term.expr))
+
+        in_loop = [n for n in steps if self.in_loop_terms[n]]
+        late = []
+        loop_at = len(self.lines)
+        self.emit("for t in range(T, 0, -1):", 1)
+        body_at = len(self.lines)
+        for name in in_loop:
+            self.step_adjoint(name, 2)
+        for name in shared:
+            for term in d.adjoints[name].terms:
+                if term.summed:
+                    if after_loop(term):
+                        late.append((name, term))
+                    else:
+                        self.accumulate(f"dL_d{variable(model, name)}", term, 2, False, False,
+                                        self.adjoint_comment(name, term))
+        if len(self.lines) == body_at:
+            del self.lines[loop_at:]
+        for name, term in late:
+            var = f"dL_d{variable(model, name)}"
+            self.emit(f"# {self.adjoint_comment(name, term)}  (every step at once)", 1)
+            e = term.expr
+            if isinstance(e, Binary) and e.op == "@" and sp.stacked(e.a) and sp.stacked(e.b):
+                self.emit(f"{var} += _tsum_matmul({sp(e.a)}, {sp(e.b)})", 1)
+            else:
+                self.emit(f"{var} += ({sp(e)}).sum(axis=0)", 1)
+        for name in pre + [s.name for s in model.params]:
+            for term in d.adjoints[name].terms:
+                if not term.summed:
+                    self.accumulate(f"dL_d{variable(model, name)}", term, 1, False, False,
+                                    self.adjoint_comment(name, term))
+        self.emit(f"grads = {{{', '.join(f'{s.name!r}: dL_d{variable(model, s.name)}' for s in model.params)}}}", 1)
+        states = [s for s in model.states if s.name in needed]
+        if states:
+            self.emit("if wrt_initial_state:", 1)
+            for s in states:
+                self.initial_state_adjoint(s.name, 2)
+                self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0]", 2)
+        self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
+        self.insert_loads(loads_at)
         self.lines[start:] = self.insert_allocations(self.lines[start:])
+
+    def step_adjoint(self, name: str, indent: int):
+        """The terms left for the loop; ``+=`` when some were computed before it."""
+        all_terms = self.derivation.adjoints[name].terms
+        terms = self.in_loop_terms.get(name, all_terms)
+        var = f"dL_d{variable(self.model, name)}[t]"
+        ordered = sorted(terms, key=lambda t: bool(self.conditions(t, True)))
+        first = len(terms) == len(all_terms)
+        for term in ordered:
+            unconditional = first and not self.conditions(term, True)
+            self.accumulate(var, term, indent, first, True,
+                            self.adjoint_comment(name, term, first=unconditional))
+            first = False
 
     def insert_allocations(self, lines: List[str]) -> List[str]:
         """Scratch allocations right after the function's ``dtype = ...`` line."""
