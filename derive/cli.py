@@ -53,7 +53,8 @@ def cmd_show(args) -> int:
     from .show import format_show
     model = load_model(args.model)
     derivation = derive_matrix(model)
-    proof = None if args.no_proof else prove(derivation, seed=args.seed)
+    proof = None if args.no_proof else prove(
+        derivation, seed=args.seed, progress=lambda line: print(f"derive show: {line}", file=sys.stderr, flush=True))
     print(format_show(model, derivation, proof))
     return 0 if proof is None or proof.holds else 1
 

@@ -368,15 +368,21 @@ class Proof:
 
 
 def prove(derivation: MatrixDerivation, size_list: Optional[List[Dict[str, int]]] = None,
-          seed: int = 0) -> Proof:
+          seed: int = 0, progress=None) -> Proof:
     """Prove ``derivation`` at each size combination (three by default).
 
     The forms before any softmax + cross-entropy simplification are proved
-    too, so the simplification itself is checked.
+    too, so the simplification itself is checked.  ``progress``, if given,
+    is called with a line of text before each size.
     """
     size_list = size_list or default_proof_sizes(derivation.model)
-    proofs = [prove_at(derivation, s, seed + k) for k, s in enumerate(size_list)]
-    generic = []
+    say = progress or (lambda message: None)
+    proofs, generic = [], []
+    for k, sizes in enumerate(size_list):
+        say("proving at " + ", ".join(f"{n}={v}" for n, v in sizes.items()))
+        proofs.append(prove_at(derivation, sizes, seed + k))
     if any(a.generic for a in derivation.adjoints.values()):
-        generic = [prove_at(derivation, s, seed + k, use_generic=True) for k, s in enumerate(size_list)]
+        for k, sizes in enumerate(size_list):
+            say("proving the unsimplified forms at " + ", ".join(f"{n}={v}" for n, v in sizes.items()))
+            generic.append(prove_at(derivation, sizes, seed + k, use_generic=True))
     return Proof(proofs, generic)
