@@ -49,6 +49,7 @@ class Resolver:
 
     def expression(self, node: Node, per_step: bool, allow_adjoints: bool = False) -> Node:
         """Resolve every name in ``node``; ``per_step`` is the context it stands in."""
+        self.in_step_equation = per_step
         return self._resolve(node, per_step, allow_adjoints)
 
     def _resolve(self, node: Node, per_step: bool, allow_adjoints: bool) -> Node:
@@ -91,6 +92,10 @@ class Resolver:
                 raise self.src.error(f"{shown}: a state can be used one step back (t-1) only", pos)
         elif step.kind == "abs" and step.offset == 0 and sym.kind != "state":
             raise self.src.error(f"{shown}: steps run from 1 to T; only a state has a value at step 0", pos)
+        elif (getattr(self, "in_step_equation", False) and sym.kind in ("state", "quantity")
+              and not (step.kind == "abs" and step.offset == 0)):
+            raise self.src.error(f"{shown} in a per-step equation reads a step that is not computed yet "
+                                 f"at earlier steps; only {sym.base}_0 can be named at a fixed step here", pos)
         elif step.kind == "last" and step.offset > 0:
             raise self.src.error(f"{shown} is past the last step T", pos)
 
@@ -127,10 +132,11 @@ def _order(equations: List[Equation], src: SourceText) -> List[Equation]:
         visiting.add(eq.name)
         for ref in walk(eq.expr):
             if isinstance(ref, Ref) and ref.name in by_name and ref.name != eq.name:
-                same_step = ref.step is None or ref.step.kind != "rel" or ref.step.offset == 0
+                same_step = ref.step is None or (ref.step.kind == "rel" and ref.step.offset == 0)
                 if same_step or not eq.per_step:
                     visit(by_name[ref.name])
-            if isinstance(ref, Ref) and ref.name == eq.name and (ref.step is None or ref.step.offset == 0):
+            if isinstance(ref, Ref) and ref.name == eq.name and (
+                    ref.step is None or (ref.step.kind == "rel" and ref.step.offset == 0)):
                 raise src.error(f"{eq.name} is defined in terms of itself", ref.pos)
         visiting.discard(eq.name)
         done.add(eq.name)

@@ -11,7 +11,7 @@ from typing import List, Optional, Set
 
 from . import __version__
 from .expr import Adj, Ref, Step, adjoint_refs, walk
-from .matrix import MatrixDerivation, Term, step_at
+from .matrix import Adjoint, MatrixDerivation, Term, step_at
 from .model import Model
 from .numpy_printer import NumPyPrinter, py_name, size_name, variable
 from .printer import show
@@ -68,6 +68,11 @@ def _dims_code(shape, per_step: bool) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+def targets_step_zero(term: Term) -> bool:
+    """A term that exists only at step 0 (a state's initial value)."""
+    return term.at is not None and term.at.kind == "abs" and term.at.offset == 0
+
+
 def needed_adjoints(derivation: MatrixDerivation, with_states: bool = True) -> Set[str]:
     """Adjoints that the parameter (and initial-state) gradients depend on."""
     model = derivation.model
@@ -111,8 +116,8 @@ class ModuleWriter:
         lhs = show(Adj(name, step))
         if term is None:
             return f"({self.numbers[name]}) {lhs}"
-        expr = step_at(term.expr, 0) if at_zero else term.expr
-        prefix = "sum_t " if term.summed and not sym.per_step else ""
+        expr = step_at(term.expr, 0) if at_zero and not term.summed else term.expr
+        prefix = "sum_t " if term.summed else ""
         return f"({self.numbers[name]}) {lhs} {'=' if first else '+='} {prefix}{show(expr)}"
 
     def conditions(self, term: Term, per_step_target: bool) -> List[str]:
@@ -283,6 +288,11 @@ class ModuleWriter:
             self.emit("for t in range(T, 0, -1):", 1)
             for name in steps:
                 self.step_adjoint(name, 2)
+            for s in model.states:
+                for term in d.adjoints.get(s.name, Adjoint(s.name, [])).terms:
+                    if targets_step_zero(term) and term.summed:  # h_0 read at every step
+                        self.accumulate(f"dL_d{variable(model, s.name)}[0]", term, 2, False, False,
+                                        self.adjoint_comment(s.name, term, at_zero=True))
             for name in shared:
                 for term in d.adjoints[name].terms:
                     if term.summed:
@@ -324,7 +334,7 @@ class ModuleWriter:
             self.accumulate(var, term, indent, False, False, self.adjoint_comment(name, term))
 
     def step_adjoint(self, name: str, indent: int):
-        terms = self.derivation.adjoints[name].terms
+        terms = [t for t in self.derivation.adjoints[name].terms if not targets_step_zero(t)]
         if any(t.summed for t in terms):
             raise NotImplementedError(f"code generation for a sum over steps into {name}")
         var = f"dL_d{variable(self.model, name)}[t]"
@@ -338,6 +348,8 @@ class ModuleWriter:
 
     def initial_state_adjoint(self, name: str, indent: int):
         for term in self.derivation.adjoints[name].terms:
+            if term.summed:
+                continue  # accumulated in the backward loop
             if term.at is not None:
                 if term.at.kind != "abs" or term.at.offset != 0:
                     continue

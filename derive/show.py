@@ -26,6 +26,8 @@ def adjoint_text(model: Model, adjoint: Adjoint, terms: Optional[List[Term]] = N
     sym = model.symbols[adjoint.name]
     step = Step("rel", 0) if sym.per_step else None
     terms = adjoint.terms if terms is None else terms
+    if sym.kind == "state":  # terms that exist only at t = 0 are shown with dL/dh_0
+        terms = [t for t in terms if not (t.at is not None and t.at.kind == "abs" and t.at.offset == 0)]
     rhs = " + ".join(term_text(t, sym.per_step) for t in terms) or "0"
     return f"{show(Adj(adjoint.name, step))} = {rhs.replace(' + -', ' - ')}"
 
@@ -49,6 +51,10 @@ def initial_state_text(model: Model, adjoint: Adjoint) -> Optional[str]:
         return None
     parts = []
     for term in adjoint.terms:
+        at_zero = term.at is not None and term.at.kind == "abs" and term.at.offset == 0
+        if term.summed and at_zero:
+            parts.append(term_text(term, False))
+            continue
         if term.at is not None or term.summed:
             continue
         if all(a.step is None or a.step.kind != "rel" or a.step.offset >= 1 for a in adjoint_refs(term.expr)):

@@ -36,6 +36,8 @@ CASES = [
     ("size H = 2\nparam W : H x H\nL = sum(W_{t-x})\n", 3, 12, "cannot read the step subscript"),
     ("size H = 2\nparam W : H x H\nL = sum(W_{t-1)\n", 3, 11, "unclosed subscript"),
     ("size H = 0\n", 1, 10, "at least 1"),
+    ("size H = 2, T = 3\nparam W : H x H\nstate h_t : H x 1 = 0\nh_t = tanh(W @ h_T)\nL = sum(h_T)\n", 4, 16,
+     "not computed yet"),
     ("size H = 2, O = 3, T = 2\nparam W : O x H\ntarget c_t : class O\nL_t = c_t\nL = sum_t L_t\n", 4, 7, "holds class numbers"),
 ]
 

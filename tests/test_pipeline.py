@@ -27,6 +27,7 @@ CELLS = {
     str(DATA / "gru.rnn"): {"H": 3, "F": 2, "O": 3, "T": 4, "B": 3},
     str(DATA / "lstm.rnn"): {"H": 3, "F": 2, "O": 2, "T": 3, "B": 2},
     str(DATA / "rowmajor.rnn"): {"B": 3, "F": 2, "H": 4, "O": 2, "T": 3},
+    str(DATA / "anchored.rnn"): {"H": 3, "F": 2, "T": 4},
 }
 
 
@@ -68,7 +69,7 @@ def test_builtin_proved_at_three_sizes(name):
         assert proof.generic_sizes and all(p.holds for p in proof.generic_sizes)
 
 
-@pytest.mark.parametrize("name", ["gru.rnn", "lstm.rnn", "rowmajor.rnn"])
+@pytest.mark.parametrize("name", ["gru.rnn", "lstm.rnn", "rowmajor.rnn", "anchored.rnn"])
 def test_other_cells_proved(name):
     d = derive_matrix(load_model(str(DATA / name)))
     sizes = {k: v for k, v in {"H": 2, "F": 1, "O": 2, "T": 3, "B": 2}.items() if k in d.model.sizes}
