@@ -10,8 +10,8 @@ room goes into a scratch buffer allocated once, before the time loop.
 
 ``tanh`` of a large real array is computed from ``exp`` (``np.tanh`` of
 float64 is not vectorised in NumPy; ``exp`` is, and is about 3x faster):
-``tanh|a| = 2 / (1 + exp(-2|a|)) - 1`` with the sign copied back, which has
-an absolute error of a few units in the last place and cannot overflow.
+``tanh a = 1 - 2 / (1 + exp(2a))``, which has an absolute error of a few
+units in the last place (``exp`` overflowing to ``inf`` gives exactly 1).
 Complex arrays (complex-step checks) and small arrays use ``np.tanh``.
 
 The statements are generated from the same matrix derivation as the
@@ -41,13 +41,20 @@ def _tanh(a, out=None):
         out = np.empty_like(a)
     if a.dtype.kind != "f" or a.size < 4096:
         return np.tanh(a, out=out)
-    np.abs(a, out=out)
-    out *= -2.0
-    np.exp(out, out=out)            # e = exp(-2|a|), in (0, 1]
+    np.multiply(a, 2.0, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)        # e = exp(2a); inf for large a gives tanh = 1 below
     out += 1.0
     np.divide(2.0, out, out=out)    # 2 / (1 + e)
-    out -= 1.0                      # (1 - e) / (1 + e) = tanh|a|
-    return np.copysign(out, a, out=out)
+    np.subtract(1.0, out, out=out)  # (e - 1) / (e + 1) = tanh a
+    return np.copysign(out, a, out=out)  # tanh(-0.0) = -0.0
+
+
+def _matmul(a, b, out):
+    """a @ b into out; an outer product (one inner column) as a broadcast multiply, not a GEMM."""
+    if a.shape[-1] == 1:
+        return np.multiply(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
 def _one_buffer(shape, steps, dtype):
@@ -258,7 +265,7 @@ class FastModuleWriter(ModuleWriter):
             lines.append(f"{UFUNC[node.op]}({left}, {right}, out={out})")
         elif isinstance(node, Binary) and node.op == "@":
             left, right = self.operand(node.a, lines), self.operand(node.b, lines)
-            lines.append(f"np.matmul({left}, {right}, out={out})")
+            lines.append(f"_matmul({left}, {right}, out={out})")
         elif isinstance(node, Binary) and node.op == "**" and isinstance(node.b, Num):
             base = self.in_place_argument(node.a, out, shape, lines)
             if node.b.value == 2:
@@ -474,6 +481,14 @@ class FastModuleWriter(ModuleWriter):
                     and sp.stacked(term.expr) and self.stackable(term.expr))
 
         in_loop = [n for n in steps if self.in_loop_terms[n]]
+        late = [(name, term) for name in shared for term in d.adjoints[name].terms if after_loop(term)]
+        self.one_buffer = self.one_buffer_adjoints(in_loop, late, shared)
+        for name in self.one_buffer:
+            sym = model.symbols[name]
+            old = f"    dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, True)}, dtype=dtype)"
+            new = (f"    dL_d{variable(model, name)} = _one_buffer({_dims_code(sym.shape, False)}, T + 1, dtype)"
+                   f"  # read at its own step only: one buffer serves every t")
+            self.lines[start:] = [new if line == old else line for line in self.lines[start:]]
         late = []
         loop_at = len(self.lines)
         self.emit("for t in range(T, 0, -1):", 1)
@@ -508,11 +523,36 @@ class FastModuleWriter(ModuleWriter):
         if states:
             self.emit("if wrt_initial_state:", 1)
             for s in states:
+                if s.name in self.one_buffer:
+                    self.emit(f"dL_d{variable(model, s.name)} = _one_buffer("
+                              f"{_dims_code(s.shape, False)}, T + 1, dtype)", 2)
                 self.initial_state_adjoint(s.name, 2)
                 self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0]", 2)
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
         self.insert_loads(loads_at)
         self.lines[start:] = self.insert_allocations(self.lines[start:])
+
+    def one_buffer_adjoints(self, in_loop, late, shared) -> Set[str]:
+        """Step adjoints written only in the loop and read only at their own step there."""
+        d = self.derivation
+        out = set()
+        for name in in_loop:
+            if len(self.in_loop_terms[name]) != len(d.adjoints[name].terms):
+                continue  # part of it is computed for every step before the loop
+            ok = True
+            for other in d.adjoints:
+                for term in d.adjoints[other].terms:
+                    for a in adjoint_refs(term.expr):
+                        if a.name != name:
+                            continue
+                        loop_term = (other in self.in_loop_terms and term in self.in_loop_terms[other]) or (
+                            other in shared and term.summed and (other, term) not in late)
+                        if not (loop_term and a.step is not None and a.step.kind == "rel"
+                                and a.step.offset == 0):
+                            ok = False
+            if ok:
+                out.add(name)
+        return out
 
     def step_adjoint(self, name: str, indent: int):
         """The terms left for the loop; ``+=`` when some were computed before it."""
@@ -521,6 +561,8 @@ class FastModuleWriter(ModuleWriter):
         var = f"dL_d{variable(self.model, name)}[t]"
         ordered = sorted(terms, key=lambda t: bool(self.conditions(t, True)))
         first = len(terms) == len(all_terms)
+        if name in getattr(self, "one_buffer", ()) and ordered and self.conditions(ordered[0], True):
+            self.emit(f"{var}.fill(0)  # the shared buffer still holds step t + 1", indent)
         for term in ordered:
             unconditional = first and not self.conditions(term, True)
             self.accumulate(var, term, indent, first, True,
