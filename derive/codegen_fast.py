@@ -562,7 +562,22 @@ class FastModuleWriter(ModuleWriter):
         ordered = sorted(terms, key=lambda t: bool(self.conditions(t, True)))
         first = len(terms) == len(all_terms)
         if name in getattr(self, "one_buffer", ()) and ordered and self.conditions(ordered[0], True):
-            self.emit(f"{var}.fill(0)  # the shared buffer still holds step t + 1", indent)
+            # every term holds at some steps only: the first that holds writes, later ones add
+            sym = self.model.symbols[name]
+            self.emit("_fresh = True", indent)
+            for term in ordered:
+                self.emit(f"# {self.adjoint_comment(name, term)}", indent)
+                self.emit(f"if {' and '.join(self.conditions(term, True))}:", indent)
+                self.emit("if _fresh:", indent + 1)
+                for line in self.statement(var, sym.shape, term.expr, accumulate=False):
+                    self.emit(line, indent + 2)
+                self.emit("_fresh = False", indent + 2)
+                self.emit("else:", indent + 1)
+                for line in self.statement(var, sym.shape, term.expr, accumulate=True):
+                    self.emit(line, indent + 2)
+            self.emit("if _fresh:", indent)
+            self.emit(f"{var}.fill(0)  # the shared buffer still holds step t + 1", indent + 1)
+            return
         for term in ordered:
             unconditional = first and not self.conditions(term, True)
             self.accumulate(var, term, indent, first, True,
