@@ -39,7 +39,7 @@ def _tanh(a, out=None):
     """tanh(a) into out: from exp for large real arrays (same values to a few ulp)."""
     if out is None:
         out = np.empty_like(a)
-    if a.dtype.kind != "f" or a.size < 4096:
+    if a.dtype.kind != "f" or a.size < 1024:
         return np.tanh(a, out=out)
     np.multiply(a, 2.0, out=out)
     with np.errstate(over="ignore"):
