@@ -14,6 +14,17 @@ float64 is not vectorised in NumPy; ``exp`` is, and is about 3x faster):
 units in the last place (``exp`` overflowing to ``inf`` gives exactly 1).
 Complex arrays (complex-step checks) and small arrays use ``np.tanh``.
 
+Work that does not need the time loop leaves it (small problems are
+dominated by Python's cost per statement): a step equation nothing in the
+loop reads (the output layer, softmax, per-step losses) is computed after the
+forward loop for every step at once, on the stacked ``(T, m, n)`` arrays; a
+step adjoint term that reads no adjoint computed in the loop (``dL/do_t =
+y_t - onehot(c_t)``, ``W_hy.T @ dL/do_t``) is computed before the backward
+loop; and a parameter gradient summed over steps is one stacked product after
+it (``sum_t dL/dz_t @ h_{t-1}.T`` as ``_tsum_matmul``). An adjoint read only at
+its own step inside the loop keeps one buffer for every step. Anything the
+stacked printer cannot write stays in the loop as before.
+
 The statements are generated from the same matrix derivation as the
 readable module, node by node: ``+ - * /``, ``@``, ``** n``, negation,
 ``tanh``, ``exp``, ``log`` and ``sigmoid`` are written in place; anything

@@ -82,3 +82,34 @@ def test_fast_style_is_marked_and_readable_default_unchanged():
     d = derive_matrix(model)
     assert "np.matmul(" in generate_fast_module(model, d)
     assert "np.matmul(" not in generate_module(model, d)
+
+
+@pytest.mark.parametrize("name", ["elman-softmax", "elman-regression", str(ROOT / "bench" / "models" / "char-batch.rnn")])
+@pytest.mark.parametrize("steps", [1, 2])
+def test_short_sequences(name, steps):
+    # the all-steps-at-once statements slice the time axis: check the shortest sequences
+    sizes = {"T": steps, **({"B": 3} if "B" in load_model(name).sizes else {})}
+    model, readable, fast, params, data = _setup(name, sizes, seed=steps)
+    loss_r, grads_r = readable.loss_and_gradients(params, data, wrt_initial_state=True)
+    loss_f, grads_f = fast.loss_and_gradients(params, data, wrt_initial_state=True)
+    _close(loss_f, loss_r)
+    for key in grads_r:
+        _close(grads_f[key], grads_r[key])
+
+
+def test_hoisted_statements_present():
+    model = load_model("elman-softmax")
+    source = generate_fast_module(model, derive_matrix(model))
+    assert "_softmax_s(" in source and "_tsum_matmul(" in source
+    assert "(every step at once)" in source
+
+
+def test_helper_tsum_matmul_and_outer_product():
+    fast = _modules(load_model("elman-regression"))[1]
+    rng = np.random.default_rng(0)
+    for m, k, n in [(4, 1, 5), (6, 3, 7), (3, 40, 2)]:  # outer products, one stacked product, T products
+        a, b = rng.standard_normal((5, m, k)), rng.standard_normal((5, k, n))
+        want = sum(a[t] @ b[t] for t in range(5))
+        np.testing.assert_allclose(fast._tsum_matmul(a, b), want, rtol=1e-13, atol=1e-13)
+    a, b, out = rng.standard_normal((4, 1)), rng.standard_normal((1, 6)), np.empty((4, 6))
+    np.testing.assert_allclose(fast._matmul(a, b, out=out), a @ b, rtol=1e-15)
