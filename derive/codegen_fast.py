@@ -36,9 +36,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Set, Tuple
 
-from .codegen import HELPERS, ModuleWriter, _dims_code, needed_adjoints, needed_values
+from .codegen import HELPERS, ModuleWriter, _dims_code, needed_adjoints, needed_values, targets_step_zero
 from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, adjoint_refs, walk
-from .matrix import MatrixDerivation, Term
+from .matrix import Adjoint, MatrixDerivation, Term
 from .model import Model
 from .printer import show
 from .numpy_printer import NumPyPrinter, size_name, variable
@@ -474,7 +474,7 @@ class FastModuleWriter(ModuleWriter):
             return sp.stacked(term.expr) and self.stackable(term.expr)
 
         for name in steps:
-            terms = d.adjoints[name].terms
+            terms = self.step_terms(name)
             if any(t.summed for t in terms):
                 raise NotImplementedError(f"code generation for a sum over steps into {name}")
             early = [t for t in terms if before_loop(t)]
@@ -506,6 +506,11 @@ class FastModuleWriter(ModuleWriter):
         body_at = len(self.lines)
         for name in in_loop:
             self.step_adjoint(name, 2)
+        for st in model.states:
+            for term in d.adjoints.get(st.name, Adjoint(st.name, [])).terms:
+                if targets_step_zero(term) and term.summed:  # h_0 read at every step
+                    self.accumulate(f"dL_d{variable(model, st.name)}[0]", term, 2, False, False,
+                                    self.adjoint_comment(st.name, term, at_zero=True))
         for name in shared:
             for term in d.adjoints[name].terms:
                 if term.summed:
@@ -548,8 +553,10 @@ class FastModuleWriter(ModuleWriter):
         d = self.derivation
         out = set()
         for name in in_loop:
-            if len(self.in_loop_terms[name]) != len(d.adjoints[name].terms):
+            if len(self.in_loop_terms[name]) != len(self.step_terms(name)):
                 continue  # part of it is computed for every step before the loop
+            if any(targets_step_zero(t) for t in d.adjoints[name].terms):
+                continue  # its step 0 gathers a sum over the loop
             ok = True
             for other in d.adjoints:
                 for term in d.adjoints[other].terms:
@@ -565,9 +572,13 @@ class FastModuleWriter(ModuleWriter):
                 out.add(name)
         return out
 
+    def step_terms(self, name: str) -> List[Term]:
+        """A step adjoint's terms at steps 1..T (not those gathered into a state's step 0)."""
+        return [t for t in self.derivation.adjoints[name].terms if not targets_step_zero(t)]
+
     def step_adjoint(self, name: str, indent: int):
         """The terms left for the loop; ``+=`` when some were computed before it."""
-        all_terms = self.derivation.adjoints[name].terms
+        all_terms = self.step_terms(name)
         terms = self.in_loop_terms.get(name, all_terms)
         var = f"dL_d{variable(self.model, name)}[t]"
         ordered = sorted(terms, key=lambda t: bool(self.conditions(t, True)))
