@@ -441,7 +441,7 @@ class FastModuleWriter(ModuleWriter):
         return True
 
     def gradient_function(self, needed: Set[str]):
-        model, d, p = self.model, self.derivation, self.p
+        model, d = self.model, self.derivation
         start = len(self.lines)
         self.scratch = Scratch()
         sp = StackedPrinter(model, self.local_names)
