@@ -75,4 +75,5 @@ def update_readme(table: str) -> None:
         return
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
+    table = table.removeprefix("## Benchmarks\n\n")  # the README has its own heading
     readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}", encoding="utf-8")
