@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
+from .expr import ARITHMETIC, Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 
 
 class Undefined(Exception):
@@ -91,14 +91,8 @@ class FloatEvaluator:
                 return a @ b
             if op == "**":
                 return a ** b[0, 0]
-            if op == "+":
-                return a + b
-            if op == "-":
-                return a - b
-            if op == "*":
-                return a * b
-            if op == "/":
-                return a / b
+            if op in ARITHMETIC:
+                return ARITHMETIC[op](a, b)
             raise ValueError(f"unresolved operator {op}")
         if isinstance(node, Pick):
             x = self.value_of(node.x, t)

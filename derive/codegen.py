@@ -266,8 +266,13 @@ class ModuleWriter:
         self.emit()
         self.emit()
 
-    def gradient_function(self, needed: Set[str]):
-        model, d = self.model, self.derivation
+    def gradient_preamble(self, needed: Set[str]):
+        """The function header, the global adjoints and zeroed accumulators.
+
+        Returns where the loads from the forward pass go, and the needed
+        pre-loop globals, per-step quantities and shared (summed) names.
+        """
+        model = self.model
         self.emit("def loss_and_gradients(params, data, wrt_initial_state=False):")
         self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
         self.emit("v = _forward(params, data)", 1)
@@ -284,6 +289,11 @@ class ModuleWriter:
         for name in steps:
             sym = model.symbols[name]
             self.emit(f"dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, True)}, dtype=dtype)", 1)
+        return loads_at, pre, steps, shared
+
+    def gradient_function(self, needed: Set[str]):
+        model, d = self.model, self.derivation
+        loads_at, pre, steps, shared = self.gradient_preamble(needed)
         if steps:
             self.emit("for t in range(T, 0, -1):", 1)
             for name in steps:

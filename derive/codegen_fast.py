@@ -445,22 +445,7 @@ class FastModuleWriter(ModuleWriter):
         start = len(self.lines)
         self.scratch = Scratch()
         sp = StackedPrinter(model, self.local_names)
-        self.emit("def loss_and_gradients(params, data, wrt_initial_state=False):")
-        self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
-        self.emit("v = _forward(params, data)", 1)
-        loads_at = len(self.lines)
-        post = [eq.name for eq in reversed(model.phase("post")) if eq.name in needed]
-        steps = [eq.name for eq in reversed(model.phase("step")) if eq.name in needed]
-        pre = [eq.name for eq in reversed(model.phase("pre")) if eq.name in needed]
-        for name in post:
-            self.global_adjoint(name, 1)
-        shared = pre + [s.name for s in model.params]
-        for name in shared:
-            sym = model.symbols[name]
-            self.emit(f"dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, False)}, dtype=dtype)", 1)
-        for name in steps:
-            sym = model.symbols[name]
-            self.emit(f"dL_d{variable(model, name)} = np.zeros({_dims_code(sym.shape, True)}, dtype=dtype)", 1)
+        loads_at, pre, steps, shared = self.gradient_preamble(needed)
 
         # Step-adjoint terms that read no adjoint computed in the loop: every step at once, before it.
         ready: Set[str] = set()   # per-step adjoints complete before the loop

@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional
 
 import sympy
 
-from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
+from .expr import ARITHMETIC, Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 
 Key = tuple  # (name, step or None)
 
@@ -136,8 +136,7 @@ class Evaluator:
             return matmul(a, b)
         if op == "**":
             return a.map(lambda v: v ** b[0, 0])
-        fn = {"+": lambda x, y: x + y, "-": lambda x, y: x - y,
-              "*": lambda x, y: x * y, "/": lambda x, y: x / y}[op]
+        fn = ARITHMETIC[op]
         return elementwise(a, b, fn)
 
     def call(self, node: Call, t) -> Mat:

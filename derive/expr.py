@@ -7,6 +7,7 @@ so two trees that print the same compare equal wherever they came from.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Iterator, Optional, Tuple, Union
@@ -167,6 +168,9 @@ class Pick(Node):
 
 
 Expr = Union[Num, Ref, SizeRef, Adj, Unary, Binary, Call, Pick]
+
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+"""The entry-by-entry binary operators, shared by every evaluator."""
 
 ELEMENTWISE_FUNCTIONS = ("tanh", "sigmoid", "relu", "exp", "log", "step")
 """Functions applied entry by entry (``step`` is the derivative of relu)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Optional, Tuple
 
-from .expr import ONE, ZERO, Binary, Call, Node, Num, SizeRef, Unary, transform
+from .expr import ARITHMETIC, ONE, ZERO, Binary, Call, Node, Num, SizeRef, Unary, transform
 from .model import broadcast
 
 
@@ -48,14 +48,8 @@ def scaled(c: Fraction, rest: Optional[Node]) -> Node:
 
 
 def _fold(op: str, a: Fraction, b: Fraction) -> Optional[Fraction]:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/" and b != 0:
-        return a / b
+    if op in ARITHMETIC and not (op == "/" and b == 0):
+        return ARITHMETIC[op](a, b)
     if op == "**" and b.denominator == 1 and (a != 0 or b >= 0):
         return a ** int(b)
     return None
