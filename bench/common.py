@@ -22,8 +22,8 @@ BENCH_DIR = Path(__file__).parent
 MODELS_DIR = BENCH_DIR / "models"
 
 
-def median_times(functions: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> Dict[str, float]:
-    """Median seconds of each function, the candidates run round-robin.
+def run_times(functions: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> Dict[str, List[float]]:
+    """Seconds of every run of each function, the candidates run round-robin.
 
     Interleaving the candidates spreads any load from other processes over
     all of them instead of penalising whichever ran during a busy spell.
@@ -37,7 +37,18 @@ def median_times(functions: Dict[str, Callable[[], object]], repeats: int, warmu
             start = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(ts)) for name, ts in times.items()}
+    return times
+
+
+def median_times(functions: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> Dict[str, float]:
+    """Median seconds of each function (see :func:`run_times`)."""
+    return {name: float(np.median(ts)) for name, ts in run_times(functions, repeats, warmup).items()}
+
+
+def spread(times: List[float]) -> float:
+    """The interquartile range of run times over their median: the noise a ratio is read against."""
+    q1, median, q3 = np.percentile(times, [25, 50, 75])
+    return float((q3 - q1) / median)
 
 
 def cpu_name() -> str:

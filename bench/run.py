@@ -3,7 +3,8 @@
 Options: ``--quick`` (fewer repeats, a 10 s limit for the sympy.diff
 baseline, a few minutes in all), ``--only SECTION`` (repeatable),
 ``--blas-threads N`` (sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before NumPy
-loads; PyTorch keeps its default thread count), ``--out PATH``.
+and PyTorch load, for every section but ``all-cores``, which sets its own
+per process), ``--out PATH``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("derivation", "speed", "verification", "memory")
+SECTIONS = ("derivation", "speed", "all-cores", "verification", "memory")
 
 
 def parse(argv):
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
             print("warning: NumPy is already loaded; --blas-threads may not take effect", file=sys.stderr)
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
-    from bench import derivation_cost, gradient_speed, memory, verification_cost
+    from bench import all_cores, derivation_cost, gradient_speed, memory, verification_cost
     from bench.common import machine_lines
 
     sections = args.only or list(SECTIONS)
@@ -47,6 +48,7 @@ def main(argv=None) -> int:
     body = []
     runners = {"derivation": (lambda: derivation_cost.run(args.quick, args.limit), derivation_cost.markdown),
                "speed": (lambda: gradient_speed.run(args.quick), gradient_speed.markdown),
+               "all-cores": (lambda: all_cores.run(args.quick), all_cores.markdown),
                "verification": (lambda: verification_cost.run(args.quick), verification_cost.markdown),
                "memory": (lambda: memory.run(args.quick), memory.markdown)}
     for name in sections:

@@ -96,6 +96,10 @@ def needed_values(model: Model, exprs) -> Set[str]:
 class ModuleWriter:
     """Builds the module text line by line."""
 
+    #: the entry points' names; a style that wraps them (see codegen_threads) renames these
+    loss_name = "loss"
+    gradient_name = "loss_and_gradients"
+
     def __init__(self, model: Model, derivation: MatrixDerivation):
         self.model = model
         self.derivation = derivation
@@ -260,7 +264,7 @@ class ModuleWriter:
 
     def loss_function(self):
         loss = variable(self.model, self.model.loss)
-        self.emit("def loss(params, data):")
+        self.emit(f"def {self.loss_name}(params, data):")
         self.emit('"""The scalar loss L (complex when params are, for complex-step checks)."""', 1)
         self.emit(f"return np.asarray(_forward(params, data)[{loss!r}]).reshape(())[()]", 1)
         self.emit()
@@ -273,7 +277,7 @@ class ModuleWriter:
         pre-loop globals, per-step quantities and shared (summed) names.
         """
         model = self.model
-        self.emit("def loss_and_gradients(params, data, wrt_initial_state=False):")
+        self.emit(f"def {self.gradient_name}(params, data, wrt_initial_state=False):")
         self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
         self.emit("v = _forward(params, data)", 1)
         loads_at = len(self.lines)

@@ -8,11 +8,15 @@ sequence of ufunc calls with ``out=``: the result goes straight into its
 stored array (``z[t]``, ``dL_dz[t]``) and an inner result that needs its own
 room goes into a scratch buffer allocated once, before the time loop.
 
-``tanh`` of a large real array is computed from ``exp`` (``np.tanh`` of
-float64 is not vectorised in NumPy; ``exp`` is, and is about 3x faster):
-``tanh a = 1 - 2 / (1 + exp(2a))``, which has an absolute error of a few
-units in the last place (``exp`` overflowing to ``inf`` gives exactly 1).
-Complex arrays (complex-step checks) and small arrays use ``np.tanh``.
+``tanh`` is ``np.tanh`` where NumPy runs its SIMD float64 ``tanh`` (CPUs
+with AVX-512: 0.33 ms for the 415,850 entries of one regression ``h_t``,
+against 0.73 ms through ``exp``). Elsewhere NumPy's float64 ``tanh`` is a
+scalar loop, about 3x slower than its vectorised ``exp``, and a large real
+array goes through ``tanh a = 1 - 2 / (1 + exp(2a))``: an absolute error
+below 1e-15 (``exp`` overflowing to ``inf`` gives exactly 1), so a relative
+error that grows as ``|a|`` shrinks (2e-12 for ``|a|`` near 1, 1e-3 near
+1e-8). Complex arrays (complex-step checks) and small arrays always use
+``np.tanh``.
 
 Work that does not need the time loop leaves it (small problems are
 dominated by Python's cost per statement): a step equation nothing in the
@@ -36,8 +40,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Set, Tuple
 
+from .batch_split import NotSplittable, batch_split
 from .codegen import HELPERS, ModuleWriter, _dims_code, needed_adjoints, needed_values, targets_step_zero
 from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, adjoint_refs, walk
+from .codegen_threads import PART_GRADIENT, PART_LOSS, batch_doc_lines, batch_entry_points
 from .matrix import Adjoint, MatrixDerivation, Term
 from .model import Model
 from .printer import show
@@ -46,11 +52,24 @@ from .printer import PREC_POSTFIX
 
 FAST_HELPERS = '''
 
+def _numpy_simd_tanh():
+    """Whether NumPy's float64 tanh runs its AVX-512 SIMD loop on this CPU."""
+    for where in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            return bool(importlib.import_module(where).__cpu_features__.get("AVX512_SKX"))
+        except (ImportError, AttributeError):
+            continue
+    return False
+
+
+_EXP_TANH = not _numpy_simd_tanh()  # np.tanh is then a scalar loop, slower than exp
+
+
 def _tanh(a, out=None):
-    """tanh(a) into out: from exp for large real arrays (same values to a few ulp)."""
+    """tanh(a) into out; through exp for large real arrays when np.tanh is not vectorised (abs. error < 1e-15)."""
     if out is None:
         out = np.empty_like(a)
-    if a.dtype.kind != "f" or a.size < 1024:
+    if not _EXP_TANH or a.dtype.kind != "f" or a.size < 1024:
         return np.tanh(a, out=out)
     np.multiply(a, 2.0, out=out)
     with np.errstate(over="ignore"):
@@ -238,6 +257,12 @@ class FastModuleWriter(ModuleWriter):
         super().__init__(model, derivation)
         self.p = FastPrinter(model)
         self.scratch = Scratch()
+        try:
+            self.split = batch_split(model)
+        except NotSplittable:
+            self.split = None
+        if self.split is not None:
+            self.loss_name, self.gradient_name = PART_LOSS, PART_GRADIENT
 
     # -- statements ----------------------------------------------------------
     def shape(self, node: Node):
@@ -512,6 +537,9 @@ class FastModuleWriter(ModuleWriter):
             e = term.expr
             if isinstance(e, Binary) and e.op == "@" and sp.stacked(e.a) and sp.stacked(e.b):
                 self.emit(f"{var} += _tsum_matmul({sp(e.a)}, {sp(e.b)})", 1)
+            elif isinstance(e, Call) and e.fn == "rowsum" and sp.stacked(e.args[0]):
+                # over the steps first: NumPy sums the contiguous (T, ...) axis faster than rows
+                self.emit(f"{var} += ({sp(e.args[0])}).sum(axis=0).sum(axis=-1, keepdims=True)", 1)
             else:
                 self.emit(f"{var} += ({sp(e)}).sum(axis=0)", 1)
         for name in pre + [s.name for s in model.params]:
@@ -600,9 +628,20 @@ class FastModuleWriter(ModuleWriter):
         comment = "    # scratch buffers, allocated once and reused at every step"
         return lines[:at + 1] + [comment] + ["    " + a for a in allocations] + lines[at + 1:]
 
+    def header(self):
+        super().header()
+        if self.split is not None:
+            self.lines[-2:-2] = batch_doc_lines(self.split)  # before the closing quotes
+
     def write(self) -> str:
         text = super().write()
         text = text.replace(HELPERS, HELPERS + FAST_HELPERS, 1)
+        imports = "import importlib\n"
+        if self.split is not None:
+            imports += "from concurrent.futures import ThreadPoolExecutor\n"
+        text = text.replace("import numpy as np\n", f"{imports}\nimport numpy as np\n", 1)
+        if self.split is not None:
+            text += "\n\n" + "\n".join(batch_entry_points(self.model, self.split, self.data_dims)) + "\n"
         return text.replace("generated by derive", "fast style, generated by derive", 1) \
                    .replace(f"derive code {self.model.name}", f"derive code --style fast {self.model.name}", 1)
 

@@ -59,9 +59,12 @@ def test_same_tables_and_complex_loss(name):
     _close(fast.loss(params, data), readable.loss(params, data))
 
 
-def test_exp_tanh_path_on_large_arrays():
-    # H x B = 50 x 200 = 10,000 entries: above the threshold where _tanh uses exp
+@pytest.mark.parametrize("exp_tanh", [True, False])
+def test_exp_tanh_path_on_large_arrays(exp_tanh, monkeypatch):
+    # H x B = 50 x 200 = 10,000 entries: above the threshold where _tanh uses exp (on CPUs without
+    # NumPy's SIMD tanh; both paths are run here, whichever this CPU picks)
     model, readable, fast, params, data = _setup("elman-regression", {"B": 200, "T": 4})
+    monkeypatch.setattr(fast, "_EXP_TANH", exp_tanh)
     data["x"] = data["x"] * 20  # saturated and near-zero pre-activations alike
     loss_r, grads_r = readable.loss_and_gradients(params, data)
     loss_f, grads_f = fast.loss_and_gradients(params, data)
@@ -70,8 +73,10 @@ def test_exp_tanh_path_on_large_arrays():
         _close(grads_f[key], grads_r[key])
 
 
-def test_helper_tanh_matches_numpy():
+@pytest.mark.parametrize("exp_tanh", [True, False])
+def test_helper_tanh_matches_numpy(exp_tanh, monkeypatch):
     fast = _modules(load_model("elman-regression"))[1]
+    monkeypatch.setattr(fast, "_EXP_TANH", exp_tanh)
     a = np.concatenate([np.linspace(-30, 30, 8001), [0.0, -0.0, 1e-300, -1e-12, 710.0, -710.0]])
     np.testing.assert_allclose(fast._tanh(a), np.tanh(a), rtol=4e-16 * 4, atol=4e-16)
     assert np.all(np.signbit(fast._tanh(a)) == np.signbit(np.tanh(a)))
