@@ -29,6 +29,15 @@ it (``sum_t dL/dz_t @ h_{t-1}.T`` as ``_tsum_matmul``). An adjoint read only at
 its own step inside the loop keeps one buffer for every step. Anything the
 stacked printer cannot write stays in the loop as before.
 
+Arrays of 128 kB or more that live for one call (the ``(T + 1, ...)`` stacks,
+scratch buffers) come from a pool kept between calls (``BUFFER_BYTES``, at most
+256 MiB; ``release_buffers()`` empties it): glibc maps such arrays fresh from
+the system and hands them back on free, and faulting their pages in again at
+every call took 40 % of the character model's gradient at B = 32. Nothing
+returned to the caller is pooled. When the loss is a sum or mean over a batch's
+columns (:mod:`derive.batch_split`), ``threads=N`` splits the columns over N
+threads (:mod:`derive.codegen_threads`).
+
 The statements are generated from the same matrix derivation as the
 readable module, node by node: ``+ - * /``, ``@``, ``** n``, negation,
 ``tanh``, ``exp``, ``log`` and ``sigmoid`` are written in place; anything
@@ -38,6 +47,7 @@ prints it. Every statement keeps its equation as a comment above it.
 
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Set, Tuple
 
 from .batch_split import NotSplittable, batch_split
@@ -87,9 +97,73 @@ def _matmul(a, b, out):
     return np.matmul(a, b, out=out)
 
 
+BUFFER_BYTES = 256 * 2**20  # arrays kept between calls, at most (0: keep none)
+_MIN_POOLED_BYTES = 128 * 2**10  # smaller arrays come back from malloc without page faults
+_free = collections.OrderedDict()  # (shape, dtype) -> arrays no call is using
+_free_lock = threading.Lock()
+_call = threading.local()  # .taken: the pooled arrays of the running call
+
+
+def _pooled(function):
+    """Run function with its own list of taken arrays; they go back to the pool when it returns.
+
+    A fresh array of a few hundred kB or more is mapped from the system and its pages are
+    faulted in at first touch, every call: on a 2-core VM that cost more than the arithmetic
+    of the character model. Kept arrays are reused instead (zero-filled where asked).
+    """
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        outer = getattr(_call, "taken", None)
+        _call.taken = []
+        try:
+            return function(*args, **kwargs)
+        finally:
+            taken, _call.taken = _call.taken, outer
+            _give_back(taken)
+    return run
+
+
+def _give_back(arrays):
+    with _free_lock:
+        for array in arrays:
+            _free.setdefault((array.shape, array.dtype.str), []).append(array)
+        total = sum(a.nbytes for kept in _free.values() for a in kept)
+        while _free and total > BUFFER_BYTES:
+            for array in _free.popitem(last=False)[1]:
+                total -= array.nbytes
+
+
+def release_buffers():
+    """Drop the arrays kept between calls."""
+    with _free_lock:
+        _free.clear()
+
+
+def _empty(shape, dtype):
+    """An array for this call: reused from the pool when one of this shape is free."""
+    taken = getattr(_call, "taken", None)
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if taken is None or nbytes < _MIN_POOLED_BYTES:
+        return np.empty(shape, dtype=dtype)
+    with _free_lock:
+        kept = _free.get((tuple(shape), np.dtype(dtype).str))
+        array = kept.pop() if kept else None
+    if array is None:
+        array = np.empty(shape, dtype=dtype)
+    taken.append(array)
+    return array
+
+
+def _zeros(shape, dtype):
+    """A zero-filled array for this call (see _empty)."""
+    array = _empty(shape, dtype)
+    array.fill(0)
+    return array
+
+
 def _one_buffer(shape, steps, dtype):
     """A (steps,) + shape array whose steps all share one buffer (zero stride over t)."""
-    buf = np.zeros(shape, dtype=dtype)
+    buf = _zeros(shape, dtype)
     return np.lib.stride_tricks.as_strided(buf, (steps,) + shape, (0,) + buf.strides)
 
 
@@ -113,12 +187,19 @@ def _pick_s(a, classes):
 
 
 def _tsum_matmul(a, b):
-    """sum over t of a[t] @ b[t] for stacked a (T, m, k), b (T, k, n): one call, no Python loop."""
+    """sum over t of a[t] @ b[t] for stacked a (T, m, k), b (T, k, n): no Python loop."""
     steps, m, k = a.shape
     n = b.shape[2]
-    if k == 1 or k * (m + n) < m * n:   # one product over the stacked (t, k) axis
-        return np.tensordot(a, b, axes=([0, 2], [0, 1]))
+    if k * (m + n) < m * n:  # thin products: one product over the stacked (t, k) axis
+        flat_a = a.transpose(1, 0, 2).reshape(m, steps * k)
+        flat_b = b.transpose(2, 0, 1).reshape(n, steps * k)
+        return flat_a @ flat_b.T
     return np.matmul(a, b).sum(axis=0)  # T products, each (m, n): no copy of a or b
+
+
+def _subtract_onehot_s(a, classes):
+    """a[t] -= onehot(classes[t]) for every step, in place: a (T, n, B), classes (T, B)."""
+    a[np.arange(a.shape[0])[:, None], classes, np.arange(a.shape[2])[None, :]] -= 1
 
 
 def _sigmoid_into(a, out):
@@ -246,7 +327,7 @@ class Scratch:
         return self.buffers[(key, k)]
 
     def allocations(self) -> List[str]:
-        return [f"{name} = np.empty({_dims_code(shape, False)}, dtype=dtype)"
+        return [f"{name} = _empty({_dims_code(shape, False)}, dtype)"
                 for (shape, _), name in self.buffers.items()]
 
 
@@ -450,12 +531,30 @@ class FastModuleWriter(ModuleWriter):
             for eq in hoisted:
                 extra.append(f"    # ({eq.number}) {model.display(eq.name, Step('rel', 0))} = {show(eq.expr)}"
                              "  (every step at once)")
-                extra.append(f"    {variable(model, eq.name)}[1:] = {sp(eq.expr)}")
+                extra += ["    " + line for line in self.stacked_assignment(f"{variable(model, eq.name)}[1:]", eq.expr, sp)]
             if all(line.strip().startswith("#") or not line.strip() for line in out[loop + 1:end]):
                 out[loop:end] = extra
             else:
                 out[end:end] = extra
         self.lines[start:] = self.insert_allocations(out)
+
+    def stacked_assignment(self, target: str, expr: Node, sp: "StackedPrinter") -> List[str]:
+        """``target = expr`` for all steps at once, straight into the stored array where the form allows.
+
+        ``A @ B (+ C)`` is a product into ``target`` (then ``+= C``); ``X - onehot(c)`` is ``X``
+        with 1 subtracted at the classes. No temporaries the size of the stack: on a 2-core VM a
+        fresh 400 kB array costs more in page faults than the arithmetic that fills it.
+        """
+        rest = None
+        if isinstance(expr, Binary) and expr.op == "+" and isinstance(expr.a, Binary) and expr.a.op == "@":
+            expr, rest = expr.a, expr.b
+        if isinstance(expr, Binary) and expr.op == "@":
+            lines = [f"_matmul({sp(expr.a)}, {sp(expr.b)}, out={target})"]
+            return lines + ([f"{target} += {sp(rest)}"] if rest is not None else [])
+        if (isinstance(expr, Binary) and expr.op == "-" and isinstance(expr.b, Call)
+                and expr.b.fn == "onehot" and sp.stacked(expr.b)):
+            return [f"{target} = {sp(expr.a)}", f"_subtract_onehot_s({target}, {sp(expr.b.args[0])})"]
+        return [f"{target} = {sp(Binary('+', expr, rest) if rest is not None else expr)}"]
 
     # -- backward -----------------------------------------------------------------
     def stackable(self, expr: Node) -> bool:
@@ -492,7 +591,11 @@ class FastModuleWriter(ModuleWriter):
             var = f"dL_d{variable(model, name)}"
             for k, term in enumerate(early):
                 self.emit(f"# {self.adjoint_comment(name, term, first=k == 0)}  (every step at once)", 1)
-                self.emit(f"{var}[1:] {'=' if k == 0 else '+='} {sp(term.expr)}", 1)
+                if k == 0:
+                    for line in self.stacked_assignment(f"{var}[1:]", term.expr, sp):
+                        self.emit(line, 1)
+                else:
+                    self.emit(f"{var}[1:] += {sp(term.expr)}", 1)
             if not self.in_loop_terms[name]:
                 ready.add(name)
 
@@ -556,7 +659,7 @@ class FastModuleWriter(ModuleWriter):
                     self.emit(f"dL_d{variable(model, s.name)} = _one_buffer("
                               f"{_dims_code(s.shape, False)}, T + 1, dtype)", 2)
                 self.initial_state_adjoint(s.name, 2)
-                self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0]", 2)
+                self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0].copy()", 2)
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
         self.insert_loads(loads_at)
         self.lines[start:] = self.insert_allocations(self.lines[start:])
@@ -636,7 +739,11 @@ class FastModuleWriter(ModuleWriter):
     def write(self) -> str:
         text = super().write()
         text = text.replace(HELPERS, HELPERS + FAST_HELPERS, 1)
-        imports = "import importlib\n"
+        # every (T + 1)-step stack comes from the pool of arrays kept between calls
+        text = re.sub(r"= np\.zeros\((\(T \+ 1, [^()]*\)), dtype=dtype\)", r"= _zeros(\1, dtype)", text)
+        for name in (self.loss_name, self.gradient_name):
+            text = text.replace(f"\ndef {name}(", f"\n@_pooled\ndef {name}(", 1)
+        imports = "import collections\nimport functools\nimport importlib\nimport threading\n"
         if self.split is not None:
             imports += "from concurrent.futures import ThreadPoolExecutor\n"
         text = text.replace("import numpy as np\n", f"{imports}\nimport numpy as np\n", 1)

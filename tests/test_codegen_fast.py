@@ -118,3 +118,24 @@ def test_helper_tsum_matmul_and_outer_product():
         np.testing.assert_allclose(fast._tsum_matmul(a, b), want, rtol=1e-13, atol=1e-13)
     a, b, out = rng.standard_normal((4, 1)), rng.standard_normal((1, 6)), np.empty((4, 6))
     np.testing.assert_allclose(fast._matmul(a, b, out=out), a @ b, rtol=1e-15)
+
+
+def test_buffers_kept_between_calls_never_leak_into_results(monkeypatch):
+    # regression at B=700: the (T + 1, H, B) stacks are 1.4 MB, above the pooling threshold
+    model, readable, fast, params, data = _setup("elman-regression", {"B": 700, "T": 3})
+    fast.release_buffers()
+    loss_1, grads_1 = fast.loss_and_gradients(params, data, wrt_initial_state=True)
+    kept = {k: v.copy() for k, v in grads_1.items()}
+    assert fast._free, "the call gave its large arrays back to the pool"
+    other = dict(data, x=data["x"] * 3, h_0=data["h_0"] * -2)
+    fast.loss_and_gradients(params, other, wrt_initial_state=True)  # reuses (and overwrites) the pool
+    for key in kept:
+        np.testing.assert_array_equal(grads_1[key], kept[key])
+    loss_3, grads_3 = fast.loss_and_gradients(params, data, wrt_initial_state=True)
+    assert loss_3 == loss_1
+    for key in kept:
+        np.testing.assert_array_equal(grads_3[key], kept[key])
+    _close(loss_1, readable.loss(params, data))
+    monkeypatch.setattr(fast, "BUFFER_BYTES", 0)
+    fast.loss(params, data)
+    assert not fast._free
