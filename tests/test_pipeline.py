@@ -11,6 +11,7 @@ import pytest
 from derive.build import load_model
 from derive.cli import main
 from derive.codegen import generate_module
+from derive.codegen_fast import generate_fast_module
 from derive.exact import unroll
 from derive.loader import import_source
 from derive.matrix import derive_matrix
@@ -148,7 +149,9 @@ def test_generated_code_interface():
 def test_generated_code_passes_ruff(tmp_path):
     for name in CELLS:
         model = load_model(name)
-        (tmp_path / f"{model.name.replace('-', '_')}.py").write_text(generate_module(model, derive_matrix(model)))
+        stem = model.name.replace('-', '_')
+        (tmp_path / f"{stem}.py").write_text(generate_module(model, derive_matrix(model)))
+        (tmp_path / f"{stem}_fast.py").write_text(generate_fast_module(model, derive_matrix(model)))
     run = subprocess.run(["ruff", "check", "--no-cache", str(tmp_path)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
 
