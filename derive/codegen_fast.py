@@ -167,9 +167,10 @@ def _one_buffer(shape, steps, dtype):
     return np.lib.stride_tricks.as_strided(buf, (steps,) + shape, (0,) + buf.strides)
 
 
-def _softmax_s(a):
-    """softmax of every column of every step of a stacked (T, n, B) array."""
-    e = np.exp(a - a.real.max(axis=-2, keepdims=True))
+def _softmax_s(a, out=None):
+    """softmax of every column of every step of a stacked (T, n, B) array (into out when given)."""
+    e = np.subtract(a, a.real.max(axis=-2, keepdims=True), out=out)
+    np.exp(e, out=e)
     e /= e.sum(axis=-2, keepdims=True)
     return e
 
@@ -191,8 +192,10 @@ def _tsum_matmul(a, b):
     steps, m, k = a.shape
     n = b.shape[2]
     if k * (m + n) < m * n:  # thin products: one product over the stacked (t, k) axis
-        flat_a = a.transpose(1, 0, 2).reshape(m, steps * k)
-        flat_b = b.transpose(2, 0, 1).reshape(n, steps * k)
+        flat_a = _empty((m, steps * k), a.dtype)
+        flat_a.reshape(m, steps, k)[...] = a.transpose(1, 0, 2)
+        flat_b = _empty((n, steps * k), b.dtype)
+        flat_b.reshape(n, steps, k)[...] = b.transpose(2, 0, 1)
         return flat_a @ flat_b.T
     return np.matmul(a, b).sum(axis=0)  # T products, each (m, n): no copy of a or b
 
@@ -545,16 +548,20 @@ class FastModuleWriter(ModuleWriter):
         with 1 subtracted at the classes. No temporaries the size of the stack: on a 2-core VM a
         fresh 400 kB array costs more in page faults than the arithmetic that fills it.
         """
-        rest = None
+        whole, rest = expr, None
         if isinstance(expr, Binary) and expr.op == "+" and isinstance(expr.a, Binary) and expr.a.op == "@":
             expr, rest = expr.a, expr.b
-        if isinstance(expr, Binary) and expr.op == "@":
+        if (isinstance(expr, Binary) and expr.op == "@" and sp.stacked(expr)
+                and self.shape(expr) == self.shape(whole)):  # the product fills the whole stack
             lines = [f"_matmul({sp(expr.a)}, {sp(expr.b)}, out={target})"]
             return lines + ([f"{target} += {sp(rest)}"] if rest is not None else [])
+        expr = whole
+        if isinstance(expr, Call) and expr.fn == "softmax" and sp.stacked(expr):
+            return [f"_softmax_s({sp(expr.args[0])}, out={target})"]
         if (isinstance(expr, Binary) and expr.op == "-" and isinstance(expr.b, Call)
                 and expr.b.fn == "onehot" and sp.stacked(expr.b)):
             return [f"{target} = {sp(expr.a)}", f"_subtract_onehot_s({target}, {sp(expr.b.args[0])})"]
-        return [f"{target} = {sp(Binary('+', expr, rest) if rest is not None else expr)}"]
+        return [f"{target} = {sp(expr)}"]
 
     # -- backward -----------------------------------------------------------------
     def stackable(self, expr: Node) -> bool:
