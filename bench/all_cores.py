@@ -113,7 +113,8 @@ def markdown(r) -> List[str]:
              f"Each implementation in its own process on all {n} cores: hand BPTT and the fast module "
              f"with `threads=1` with OpenBLAS on {n} threads; the fast module with `threads={n}` with "
              f"OpenBLAS on one thread and the batch's columns split over {n} threads (parts of at least "
-             f"256 columns, so the narrow character batches run as one part); PyTorch with "
+             f"256 columns, so the narrow character batches run as one part, and the row differs from "
+             f"`threads=1` only by OpenBLAS on one thread); PyTorch with "
              f"`torch.set_num_threads({n})`. Median of {r['rounds']} x {r['repeats']} runs, the processes "
              "round-robin.", ""]
     rows = []

@@ -64,17 +64,19 @@ def run(quick: bool = False, style: str = "fast") -> dict:
     rows["gradient + random-direction check (4 directions)"] = {
         "passes": counting.reset() + 1, "seconds": seconds, "estimated": False,
         "worst_rel": max(float(c.rel_error) for c in checks)}
-    rows["`derive verify` (readable module, 5 entries per parameter, exact comparison)"] = _cli_verify(p)
+    rows["`derive verify` (readable module, central differences at 5 entries per parameter, complex step "
+         "at 2, 4 directions, exact comparison)"] = _cli_verify(p)
     return {"style": style, "rows": rows, "entries": n_entries, "sampled": n_sampled, "quick": quick}
 
 
 def _cli_verify(p) -> dict:
     """What ``derive verify elman-regression`` costs at this size: every check it runs, timed."""
     from derive.matrix import derive_matrix
-    from derive.verify import default_entries, verify
+    from derive.verify import default_complex_entries, default_entries, verify
     derivation = derive_matrix(p.model)
     start = time.perf_counter()
-    result = verify(p.model, derivation, p.sizes, seed=0, entries=default_entries(p.model, p.sizes))
+    result = verify(p.model, derivation, p.sizes, seed=0, entries=default_entries(p.model, p.sizes),
+                    complex_entries=default_complex_entries(p.model, p.sizes))
     seconds = time.perf_counter() - start
     return {"passes": sum(result.forward_passes.values()) + 1, "seconds": seconds, "estimated": False,
             "agree": all(r.passed for r in result.rows) and all(d["passed"] for d in result.directions)}

@@ -90,13 +90,14 @@ def cmd_verify(args) -> int:
         missing.append("T")
     if missing:
         raise InputError(f"no value for size(s) {', '.join(missing)}: give them with --size", model.path)
-    from .verify import default_entries
+    from .verify import default_complex_entries, default_entries
     if args.entries is None:
-        entries = default_entries(model, sizes)
+        entries, complex_entries = default_entries(model, sizes), default_complex_entries(model, sizes)
     else:
-        entries = None if args.entries == "all" else int(args.entries)
+        entries = complex_entries = None if args.entries == "all" else int(args.entries)
     print(f"derive verify: seed {args.seed}", file=sys.stderr)
-    result = verify(model, derive_matrix(model), sizes, seed=args.seed, entries=entries)
+    result = verify(model, derive_matrix(model), sizes, seed=args.seed, entries=entries,
+                    complex_entries=complex_entries)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:

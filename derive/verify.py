@@ -107,6 +107,16 @@ def default_entries(model: Model, sizes: Dict[str, int]) -> int:
     return 5 if forward_values(model, sizes) > LARGE_FORWARD else 30
 
 
+def default_complex_entries(model: Model, sizes: Dict[str, int]) -> int:
+    """Complex-step entries per parameter: 30, or 2 when a forward pass is large.
+
+    A complex forward pass costs about 7 real ones at the regression size
+    (NumPy's complex ``tanh`` is a scalar loop); the random-direction checks
+    still take every entry into account.
+    """
+    return 2 if forward_values(model, sizes) > LARGE_FORWARD else 30
+
+
 def sample_entries(params, limit: Optional[int], rng) -> Dict[str, np.ndarray]:
     """Flat indices to check per parameter: all, or ``limit`` drawn without replacement."""
     out = {}
@@ -150,7 +160,8 @@ def _rows_of(mat):
 
 
 def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], seed: int = 0,
-           entries: Optional[int] = 30, directions: int = 4, hand: bool = True) -> VerifyResult:
+           entries: Optional[int] = 30, directions: int = 4, hand: bool = True,
+           complex_entries: Optional[int] = -1) -> VerifyResult:
     """Run every numeric check of the generated code for ``model`` at ``sizes``.
 
     Parameters
@@ -160,6 +171,9 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
         checks (drawn with ``seed``); None checks every entry.
     hand : bool
         Compare with the hand-written BPTT when ``numeric`` has one for the model.
+    complex_entries : int or None
+        Entries per parameter for the complex-step check, drawn from those
+        drawn for ``entries`` when fewer (-1: the same as ``entries``).
     """
     result = VerifyResult(model.name, dict(sizes), seed)
     module = import_source(generate_module(model, derivation))
@@ -181,10 +195,15 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
     picked = sample_entries(params, entries, rng)
     counting = CountingLoss(module.loss)
     start = time.perf_counter()
-    cs = {n: complex_step(counting, params, data, n, picked[n]) for n in params}
+    picked_c = picked
+    if None not in (entries, complex_entries) and 0 <= complex_entries < entries:
+        rng_c = np.random.default_rng(seed + 3)
+        picked_c = {n: np.sort(rng_c.choice(picked[n], size=min(complex_entries, len(picked[n])), replace=False))
+                    for n in params}
+    cs = {n: complex_step(counting, params, data, n, picked_c[n]) for n in params}
     result.forward_passes["complex step"] = counting.reset()
     result.seconds["complex step"] = time.perf_counter() - start
-    result.rows += _rows("complex", grads, cs, picked)
+    result.rows += _rows("complex", grads, cs, picked_c)
 
     start = time.perf_counter()
     cd = {n: central_difference(counting, params, data, n, picked[n]) for n in params}
@@ -207,8 +226,9 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
     result.rows += rows
     result.seconds["exact derivation"] = time.perf_counter() - start
     if entries is not None:
-        result.notes.append(f"finite differences at {entries} entries per parameter (drawn with the seed); "
-                            "--entries all checks every entry")
+        cs_text = "" if picked_c is picked else f", complex step at {complex_entries} of them"
+        result.notes.append(f"finite differences at {entries} entries per parameter (drawn with the seed)"
+                            f"{cs_text}; --entries all checks every entry")
     return result
 
 

@@ -173,6 +173,18 @@ def test_cli_verify_regression_small_batch(capsys):
     assert "vs hand BPTT" in out and "result: all checks agree" in out
 
 
+def test_verify_fewer_complex_step_entries():
+    from derive.verify import verify
+    model = load_model("elman-regression")
+    sizes = {"H": 6, "F": 2, "O": 2, "T": 3, "B": 4}
+    result = verify(model, derive_matrix(model), sizes, seed=1, entries=6, complex_entries=2)
+    count = {(r.check, r.parameter): r.entries for r in result.rows}
+    assert count[("central", "W_hh")] == 6 and count[("complex", "W_hh")] == 2
+    assert count[("complex", "b_y")] == 2 and result.passed
+    assert result.forward_passes["complex step"] == 2 * 5
+    assert "complex step at 2 of them" in result.notes[-1]
+
+
 def test_cli_show_and_code(tmp_path, capsys):
     assert main(["show", "elman-softmax"]) == 0
     out = capsys.readouterr().out
