@@ -161,6 +161,14 @@ def _zeros(shape, dtype):
     return array
 
 
+def _stack(shape, dtype):
+    """A (T + 1, ...) stack for this call that its function writes at every step 1..T before
+    reading it: only step 0 (an initial state, or never read) is zero-filled (see _empty)."""
+    array = _empty(shape, dtype)
+    array[0].fill(0)
+    return array
+
+
 def _one_buffer(shape, steps, dtype):
     """A (steps,) + shape array whose steps all share one buffer (zero stride over t)."""
     buf = _zeros(shape, dtype)
@@ -224,6 +232,12 @@ class FastPrinter(NumPyPrinter):
     def print_Call(self, node: Call) -> str:
         if node.fn == "tanh":
             return f"_tanh({self.print(node.args[0])})"
+        sp = StackedPrinter(self.model)
+        if node.fn == "sum_t" and sp.stacked(node.args[0]):  # over the stored stack, not a Python loop
+            try:
+                return f"{sp.wrap(node.args[0], PREC_POSTFIX)}.sum(axis=0)"
+            except Unstackable:
+                pass
         return super().print_Call(node)
 
 
@@ -332,6 +346,15 @@ class Scratch:
     def allocations(self) -> List[str]:
         return [f"{name} = _empty({_dims_code(shape, False)}, dtype)"
                 for (shape, _), name in self.buffers.items()]
+
+
+class _NeedsScratch(Exception):
+    """A statement written for every step at once would need a scratch buffer."""
+
+
+class _NoScratch(Scratch):
+    def take(self, shape) -> str:
+        raise _NeedsScratch()
 
 
 class FastModuleWriter(ModuleWriter):
@@ -495,6 +518,7 @@ class FastModuleWriter(ModuleWriter):
         hoisted = self.hoisted_forward()
         self.hoisted_names = {eq.name for eq in hoisted}
         super().forward_function()
+        self.written_stacks = {variable(model, eq.name) for eq in model.phase("step")}
         full = self.hoisted_names | self.stack_read([eq.expr for eq in hoisted])
         self.local_names = [n for n in self.step_local() if n not in full]
         for name in self.local_names:
@@ -605,6 +629,10 @@ class FastModuleWriter(ModuleWriter):
                     self.emit(f"{var}[1:] += {sp(term.expr)}", 1)
             if not self.in_loop_terms[name]:
                 ready.add(name)
+            in_loop_terms = self.in_loop_terms[name]
+            if early or (len(in_loop_terms) == len(terms)
+                         and any(not self.conditions(t, True) for t in in_loop_terms)):
+                self.written_stacks.add(var)  # its first statement assigns every step
 
         # Parameter terms summed over steps: after the loop, as one stacked computation.
         def after_loop(term: Term) -> bool:
@@ -620,6 +648,7 @@ class FastModuleWriter(ModuleWriter):
             new = (f"    dL_d{variable(model, name)} = _one_buffer({_dims_code(sym.shape, False)}, T + 1, dtype)"
                    f"  # read at its own step only: one buffer serves every t")
             self.lines[start:] = [new if line == old else line for line in self.lines[start:]]
+        self.prefactored = self.hoist_factors(in_loop)
         late = []
         loop_at = len(self.lines)
         self.emit("for t in range(T, 0, -1):", 1)
@@ -670,6 +699,52 @@ class FastModuleWriter(ModuleWriter):
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
         self.insert_loads(loads_at)
         self.lines[start:] = self.insert_allocations(self.lines[start:])
+
+    def hoist_factors(self, in_loop) -> Dict[str, Node]:
+        """Emit the adjoint-free factor of one-term loop adjoints for every step, before the loop.
+
+        ``dL/dz_t = dL/dh_t * (1 - h_t**2)``: ``1 - h_t**2`` reads no adjoint, so it goes into
+        the stack ``dL_dz[1:]`` at once and the loop only multiplies by ``dL/dh_t``. Returns
+        the factor left for the loop of each adjoint so treated.
+        """
+        left: Dict[str, Node] = {}
+        for name in in_loop:
+            var = f"dL_d{variable(self.model, name)}"
+            terms = self.in_loop_terms[name]
+            if (name in self.one_buffer or var not in self.written_stacks or len(terms) != 1
+                    or len(self.step_terms(name)) != 1 or self.conditions(terms[0], True)):
+                continue
+            expr = terms[0].expr
+            if not (isinstance(expr, Binary) and expr.op == "*"):
+                continue
+            for factor, rest in ((expr.b, expr.a), (expr.a, expr.b)):
+                if (adjoint_refs(factor) or not adjoint_refs(rest)
+                        or self.shape(factor) != self.shape(expr) or not self.stackable(factor)):
+                    continue
+                lines = self.stacked_into(factor, f"{var}[1:]")
+                if lines is None:
+                    continue
+                self.emit(f"# {self.adjoint_comment(name, terms[0], first=True)}: "
+                          f"{show(factor)} for every step at once", 1)
+                for line in lines:
+                    self.emit(line, 1)
+                left[name] = rest
+                break
+        return left
+
+    def stacked_into(self, node: Node, out: str):
+        """Lines computing ``node`` for every step into the stack view ``out``; None when that
+        would take a scratch buffer (those are one step in size)."""
+        saved = self.p, self.scratch
+        self.p, self.scratch = StackedPrinter(self.model, self.local_names), _NoScratch()
+        try:
+            lines: List[str] = []
+            self.into(node, out, lines)
+            return lines
+        except (Unstackable, _NeedsScratch):
+            return None
+        finally:
+            self.p, self.scratch = saved
 
     def one_buffer_adjoints(self, in_loop, late, shared) -> Set[str]:
         """Step adjoints written only in the loop and read only at their own step there."""
@@ -723,6 +798,15 @@ class FastModuleWriter(ModuleWriter):
             self.emit("if _fresh:", indent)
             self.emit(f"{var}.fill(0)  # the shared buffer still holds step t + 1", indent + 1)
             return
+        if name in getattr(self, "prefactored", {}):
+            rest = self.prefactored[name]
+            self.emit(f"# {self.adjoint_comment(name, terms[0], first=True)}: times {show(rest)}", indent)
+            self.scratch.start_statement()
+            lines: List[str] = []
+            operand = self.operand(rest, lines)
+            for line in lines + [f"{var} *= {operand}"]:
+                self.emit(line, indent)
+            return
         for term in ordered:
             unconditional = first and not self.conditions(term, True)
             self.accumulate(var, term, indent, first, True,
@@ -747,7 +831,9 @@ class FastModuleWriter(ModuleWriter):
         text = super().write()
         text = text.replace(HELPERS, HELPERS + FAST_HELPERS, 1)
         # every (T + 1)-step stack comes from the pool of arrays kept between calls
-        text = re.sub(r"= np\.zeros\((\(T \+ 1, [^()]*\)), dtype=dtype\)", r"= _zeros(\1, dtype)", text)
+        text = re.sub(r"(\w+) = np\.zeros\((\(T \+ 1, [^()]*\)), dtype=dtype\)",
+                      lambda m: f"{m[1]} = {'_stack' if m[1] in self.written_stacks else '_zeros'}({m[2]}, dtype)",
+                      text)
         for name in (self.loss_name, self.gradient_name):
             text = text.replace(f"\ndef {name}(", f"\n@_pooled\ndef {name}(", 1)
         imports = "import collections\nimport functools\nimport importlib\nimport threading\n"
