@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 import sympy
+from threadpoolctl import threadpool_limits
 
 from numeric import (HAND_BPTT, CountingLoss, central_difference, compare_gradients,
                      complex_step, random_direction_check, random_params)
@@ -159,6 +162,16 @@ def _rows_of(mat):
     return [[mat[i, j] for j in range(mat.cols)] for i in range(mat.rows)]
 
 
+PASS_CHECKS = ("complex step", "central differences", "random directions")
+
+
+def _timed_call(run):
+    """(run(), its seconds)."""
+    start = time.perf_counter()
+    out = run()
+    return out, time.perf_counter() - start
+
+
 def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], seed: int = 0,
            entries: Optional[int] = 30, directions: int = 4, hand: bool = True,
            complex_entries: Optional[int] = -1) -> VerifyResult:
@@ -193,38 +206,43 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
 
     rng = np.random.default_rng(seed + 2)
     picked = sample_entries(params, entries, rng)
-    counting = CountingLoss(module.loss)
-    start = time.perf_counter()
     picked_c = picked
     if None not in (entries, complex_entries) and 0 <= complex_entries < entries:
         rng_c = np.random.default_rng(seed + 3)
         picked_c = {n: np.sort(rng_c.choice(picked[n], size=min(complex_entries, len(picked[n])), replace=False))
                     for n in params}
-    cs = {n: complex_step(counting, params, data, n, picked_c[n]) for n in params}
-    result.forward_passes["complex step"] = counting.reset()
-    result.seconds["complex step"] = time.perf_counter() - start
-    result.rows += _rows("complex", grads, cs, picked_c)
 
+    counted = {check: CountingLoss(module.loss) for check in PASS_CHECKS}
+    tasks = {  # the costliest first: two workers take them in this order
+        "complex step": lambda: {n: complex_step(counted["complex step"], params, data, n, picked_c[n])
+                                 for n in params},
+        "central differences": lambda: {n: central_difference(counted["central differences"], params, data,
+                                                              n, picked[n]) for n in params},
+        "random directions": lambda: random_direction_check(counted["random directions"], grads, params, data,
+                                                            n_directions=directions, seed=seed),
+        "exact derivation": lambda: exact_comparison(model, module, seed),
+    }
+    # NumPy lets go of the interpreter inside its loops, so the checks run two at a time, each
+    # with a one-thread BLAS (two checks on a two-thread BLAS each were slower than one by one)
     start = time.perf_counter()
-    cd = {n: central_difference(counting, params, data, n, picked[n]) for n in params}
-    result.forward_passes["central differences"] = counting.reset()
-    result.seconds["central differences"] = time.perf_counter() - start
-    result.rows += _rows("central", grads, cd, picked)
-
-    start = time.perf_counter()
-    checks = random_direction_check(counting, grads, params, data, n_directions=directions, seed=seed)
-    result.forward_passes["random directions"] = counting.reset()
-    result.seconds["random directions"] = time.perf_counter() - start
+    workers = min(2, os.cpu_count() or 1)
+    with threadpool_limits(limits=1 if workers > 1 else None, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=workers) as pool:
+        running = {check: pool.submit(_timed_call, task) for check, task in tasks.items()}
+        done = {check: future.result() for check, future in running.items()}
+    for check in tasks:
+        result.seconds[check] = done[check][1]
+    result.seconds["all checks, two at a time" if workers > 1 else "all checks"] = time.perf_counter() - start
+    for check in PASS_CHECKS:
+        result.forward_passes[check] = counted[check].calls
+    cs, cd, checks = (done[c][0] for c in PASS_CHECKS)
+    result.exact_sizes, exact_rows = done["exact derivation"][0]
+    result.rows += _rows("complex", grads, cs, picked_c) + _rows("central", grads, cd, picked) + exact_rows
     for c in checks:
         result.directions.append({"direction": c.index, "complex_step": float(c.complex_step),
                                   "gradient": float(c.gradient), "abs_error": float(c.abs_error),
                                   "rel_error": float(c.rel_error),
                                   "passed": float(c.rel_error) <= TOLERANCE["direction"]})
-
-    start = time.perf_counter()
-    result.exact_sizes, rows = exact_comparison(model, module, seed)
-    result.rows += rows
-    result.seconds["exact derivation"] = time.perf_counter() - start
     if entries is not None:
         cs_text = "" if picked_c is picked else f", complex step at {complex_entries} of them"
         result.notes.append(f"finite differences at {entries} entries per parameter (drawn with the seed)"
