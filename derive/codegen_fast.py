@@ -48,7 +48,7 @@ prints it. Every statement keeps its equation as a comment above it.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from .batch_split import NotSplittable, batch_split
 from .codegen import HELPERS, ModuleWriter, _dims_code, needed_adjoints, needed_values, targets_step_zero
@@ -348,6 +348,23 @@ class Scratch:
                 for (shape, _), name in self.buffers.items()]
 
 
+INPUT_STACK_BYTES = 8 * 2**20  # largest stack for the input part of a loop equation
+
+
+def _summands(node: Node) -> List[Node]:
+    """The terms of a chain of ``+``."""
+    if isinstance(node, Binary) and node.op == "+":
+        return _summands(node.a) + _summands(node.b)
+    return [node]
+
+
+def _sum_of(terms: List[Node]) -> Node:
+    out = terms[0]
+    for term in terms[1:]:
+        out = Binary("+", out, term)
+    return out
+
+
 class _NeedsScratch(Exception):
     """A statement written for every step at once would need a scratch buffer."""
 
@@ -530,6 +547,8 @@ class FastModuleWriter(ModuleWriter):
         # Rewrite the step loop's statements (the readable writer emits "target = expr").
         steps = {f"{self.p(Ref(eq.name, Step('rel', 0)))} = ": eq for eq in model.phase("step")}
         out: List[str] = []
+        before_loop: List[str] = []
+        sp = StackedPrinter(model)
         skip = False
         comments = {f"# ({eq.number}) {model.display(eq.name, Step('rel', 0))} = ": eq for eq in hoisted}
         for line in self.lines[start:]:
@@ -548,12 +567,24 @@ class FastModuleWriter(ModuleWriter):
                 skip = False
                 continue
             target = self.p(Ref(eq.name, Step("rel", 0)))
-            for stmt in self.statement(target, model.symbols[eq.name].shape, eq.expr, accumulate=False):
+            loop_expr, stacked = eq.expr, self.input_part(eq)
+            if stacked is not None:
+                loop_expr, input_expr = stacked
+                var = variable(model, eq.name)
+                before_loop += [f"    # ({eq.number}) {model.display(eq.name, Step('rel', 0))}: "
+                                f"{show(input_expr)} for every step at once",
+                                f"    _in_{var} = _stack({_dims_code(model.symbols[eq.name].shape, True)}, dtype)"]
+                before_loop += ["    " + line for line in self.stacked_assignment(f"_in_{var}[1:]", input_expr, sp)]
+            for stmt in self.statement(target, model.symbols[eq.name].shape, loop_expr, accumulate=False):
                 out.append(" " * 8 + stmt)
+            if stacked is not None:
+                out.append(f"        {target} += _in_{variable(model, eq.name)}[t]")
+        if before_loop:
+            loop = next(k for k, line in enumerate(out) if line.startswith("    for t in range(1, T + 1):"))
+            out[loop:loop] = before_loop
         if hoisted:
             loop = next(k for k, line in enumerate(out) if line.startswith("    for t in range(1, T + 1):"))
             end = next(k for k in range(loop + 1, len(out)) if not out[k].startswith(" " * 8))
-            sp = StackedPrinter(model)
             extra = []
             for eq in hoisted:
                 extra.append(f"    # ({eq.number}) {model.display(eq.name, Step('rel', 0))} = {show(eq.expr)}"
@@ -564,6 +595,45 @@ class FastModuleWriter(ModuleWriter):
             else:
                 out[end:end] = extra
         self.lines[start:] = self.insert_allocations(out)
+
+    def input_part(self, eq) -> Optional[Tuple[Node, Node]]:
+        """(loop part, input part) of a loop equation that is a sum with a product of inputs.
+
+        ``z_t = W_hh @ h_{t-1} + W_xh @ x_t + b_h``: ``W_xh @ x_t + b_h`` reads no value the
+        loop computes, so it is computed for every step at once before the loop (one call
+        instead of three per step). Only where the stack it needs is small at the model's
+        default sizes (``INPUT_STACK_BYTES``): the per-step calls cost more than their
+        arithmetic there, while a large stack costs memory and saves nothing.
+        """
+        if not self.model.symbols[eq.name].per_step:
+            return None
+        leaves = _summands(eq.expr)
+        inputs = [leaf for leaf in leaves if self.reads_inputs_only(leaf)]
+        rest = [leaf for leaf in leaves if not self.reads_inputs_only(leaf)]
+        if not inputs or not rest or not any(isinstance(n, Binary) and n.op == "@"
+                                              for leaf in inputs for n in walk(leaf)):
+            return None
+        input_expr, loop_expr = _sum_of(inputs), _sum_of(rest)
+        shape = self.model.symbols[eq.name].shape
+        sizes = self.model.sizes
+        dims = [d if isinstance(d, int) else sizes.get(d) for d in shape]
+        if None in dims or sizes.get("T") is None or self.shape(input_expr) != tuple(shape):
+            return None
+        if 8 * (sizes["T"] + 1) * dims[0] * dims[1] > INPUT_STACK_BYTES or not self.stackable(input_expr):
+            return None
+        return loop_expr, input_expr
+
+    def reads_inputs_only(self, node: Node) -> bool:
+        """Whether node reads only parameters, fixed values and this step's inputs."""
+        for n in walk(node):
+            if isinstance(n, Adj):
+                return False
+            if isinstance(n, Ref):
+                sym = self.model.symbols[n.name]
+                if sym.per_step and not (sym.kind == "input" and n.step is not None
+                                         and n.step.kind == "rel" and n.step.offset == 0):
+                    return False
+        return True
 
     def stacked_assignment(self, target: str, expr: Node, sp: "StackedPrinter") -> List[str]:
         """``target = expr`` for all steps at once, straight into the stored array where the form allows.
@@ -705,7 +775,8 @@ class FastModuleWriter(ModuleWriter):
 
         ``dL/dz_t = dL/dh_t * (1 - h_t**2)``: ``1 - h_t**2`` reads no adjoint, so it goes into
         the stack ``dL_dz[1:]`` at once and the loop only multiplies by ``dL/dh_t``. Returns
-        the factor left for the loop of each adjoint so treated.
+        the factor left for the loop of each adjoint so treated. A factor that is a stored
+        value already (``h_{t-1}``) stays in the loop: hoisting it would only copy it.
         """
         left: Dict[str, Node] = {}
         for name in in_loop:
@@ -718,7 +789,7 @@ class FastModuleWriter(ModuleWriter):
             if not (isinstance(expr, Binary) and expr.op == "*"):
                 continue
             for factor, rest in ((expr.b, expr.a), (expr.a, expr.b)):
-                if (adjoint_refs(factor) or not adjoint_refs(rest)
+                if (_simple(factor) or adjoint_refs(factor) or not adjoint_refs(rest)
                         or self.shape(factor) != self.shape(expr) or not self.stackable(factor)):
                     continue
                 lines = self.stacked_into(factor, f"{var}[1:]")
