@@ -25,16 +25,21 @@ forward loop for every step at once, on the stacked ``(T, m, n)`` arrays; a
 step adjoint term that reads no adjoint computed in the loop (``dL/do_t =
 y_t - onehot(c_t)``, ``W_hy.T @ dL/do_t``) is computed before the backward
 loop; and a parameter gradient summed over steps is one stacked product after
-it (``sum_t dL/dz_t @ h_{t-1}.T`` as ``_tsum_matmul``). An adjoint read only at
-its own step inside the loop keeps one buffer for every step. Anything the
-stacked printer cannot write stays in the loop as before.
+it (``sum_t dL/dz_t @ h_{t-1}.T`` as ``_tsum_matmul``). Inside the loops, what
+reads nothing the loop computes is taken out too: the input part of a loop
+equation (``W_xh @ x_t + b_h`` of ``z_t``, where its stack is small at the
+model's default sizes) and the adjoint-free factor of a loop adjoint (``1 -
+h_t**2`` of ``dL/dz_t``), each computed for every step before its loop. An
+adjoint read only at its own step inside the loop keeps one buffer for every
+step. Anything the stacked printer cannot write stays in the loop as before.
 
 Arrays of 128 kB or more that live for one call (the ``(T + 1, ...)`` stacks,
 scratch buffers) come from a pool kept between calls (``BUFFER_BYTES``, at most
 256 MiB; ``release_buffers()`` empties it): glibc maps such arrays fresh from
 the system and hands them back on free, and faulting their pages in again at
 every call took 40 % of the character model's gradient at B = 32. Nothing
-returned to the caller is pooled. When the loss is a sum or mean over a batch's
+returned to the caller is pooled. A stack its function assigns at every step
+before reading it (``_stack``) is not zero-filled but for its step 0. When the loss is a sum or mean over a batch's
 columns (:mod:`derive.batch_split`), ``threads=N`` splits the columns over N
 threads (:mod:`derive.codegen_threads`).
 

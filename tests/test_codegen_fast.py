@@ -127,6 +127,12 @@ def test_hoisted_statements_present():
     source = generate_fast_module(model, derive_matrix(model))
     assert "_softmax_s(" in source and "_tsum_matmul(" in source
     assert "(every step at once)" in source
+    assert "_matmul(W_xh, x[:T], out=_in_z[1:])" in source and "z[t] += _in_z[t]" in source
+    assert "1 - h_t**2 for every step at once" in source and "dL_dz[t] *= dL_dh[t]" in source
+    assert "L = L_t[1:].sum(axis=0)" in source
+    # at the regression's default sizes the input part's stack would take 33 MB: it stays in the loop
+    regression = load_model("elman-regression")
+    assert "_in_z" not in generate_fast_module(regression, derive_matrix(regression))
 
 
 def test_helper_tsum_matmul_and_outer_product():
