@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Dict, List
 
 import numpy as np
@@ -123,6 +124,17 @@ def check_agreement(p: Problem, cands) -> float:
     return worst
 
 
+def _repeats_for(f, least: int, quick: bool) -> int:
+    """Runs per candidate: at least ``least``, more for fast problems (about 2 s of one candidate,
+    at most 401 runs), so that a millisecond problem is not read off a few noisy runs."""
+    if quick:
+        return least
+    f()
+    start = time.perf_counter()
+    f()
+    return int(min(401, max(least, 2.0 / max(time.perf_counter() - start, 1e-6))))
+
+
 def run(quick: bool = False) -> Dict[str, object]:
     repeats = 5 if quick else 21
     limits = machine_limits(repeats)
@@ -131,20 +143,26 @@ def run(quick: bool = False) -> Dict[str, object]:
         fast = generated_module(p.model, "fast") if _fast_available() else None
         cands = candidates(p, fast)
         agreement = check_agreement(p, cands)
-        grad_runs = run_times({k: c["grad"] for k, c in cands.items()}, repeats)
-        loss = median_times({k: c["loss"] for k, c in cands.items()}, repeats)
+        runs = _repeats_for(cands["hand BPTT"]["grad"], repeats, quick)
+        grad_runs = run_times({k: c["grad"] for k, c in cands.items()}, runs)
+        loss = median_times({k: c["loss"] for k, c in cands.items()}, runs)
         flops = count_flops(p.model, p.sizes)
         results.append({"problem": p.label, "grad": {k: float(np.median(v)) for k, v in grad_runs.items()},
                         "grad spread": {k: spread(v) for k, v in grad_runs.items()},
-                        "loss": loss, "flops": flops, "agreement": agreement})
+                        "loss": loss, "flops": flops, "agreement": agreement, "runs": runs})
     return {"limits": limits, "results": results, "repeats": repeats}
 
 
 def markdown(r) -> List[str]:
     limits = r["limits"]
     lines = ["### Gradient speed: generated code, hand-written BPTT, PyTorch autograd", "",
-             f"Median of {r['repeats']} runs of `loss_and_gradients` (forward + backward), float64, "
-             "in one process, the candidates interleaved, at the thread counts of the machine line above; "
+             f"Median of at least {r['repeats']} runs of `loss_and_gradients` (forward + backward; more "
+             "for the faster problems, about 2 s of the hand BPTT's time, at most 401: the count is under "
+             "the problem), float64, in one process, the candidates interleaved, at the thread counts of "
+             "the machine line above. The problems run in the table's order: once the regression's "
+             "3 MB arrays have been freed, glibc keeps arrays of that size on its heap, so later "
+             "temporaries cost no page faults (for the hand BPTT's too; the all-cores table runs each "
+             "implementation in a fresh process). "
              "'spread' is the interquartile range of the runs over their median, the noise to read a "
              "ratio against. Every gradient agrees with the hand BPTT's to the largest relative "
              "difference given under the problem. 'generated' is the default readable module "
@@ -155,7 +173,7 @@ def markdown(r) -> List[str]:
         for k, name in enumerate(g):
             ratio_hand = g[name] / g["hand BPTT"]
             ratio_torch = (g[name] / g["PyTorch autograd"]) if "PyTorch autograd" in g else float("nan")
-            problem = [res["problem"], f"(agree to {res['agreement']:.0e})"]
+            problem = [res["problem"], f"(agree to {res['agreement']:.0e}; {res.get('runs', r['repeats'])} runs)"]
             rows.append([problem[k] if k < 2 else "", name, fmt_time(g[name]), f"{100 * sp[name]:.1f} %",
                          fmt_time(lo[name]), f"{g[name] / lo[name]:.2f}",
                          f"{ratio_hand:.2f}", f"{ratio_torch:.2f}"])

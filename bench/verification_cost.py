@@ -65,7 +65,7 @@ def run(quick: bool = False, style: str = "fast") -> dict:
         "passes": counting.reset() + 1, "seconds": seconds, "estimated": False,
         "worst_rel": max(float(c.rel_error) for c in checks)}
     rows["`derive verify` (readable module, central differences at 5 entries per parameter, complex step "
-         "at 2, 4 directions, exact comparison)"] = _cli_verify(p)
+         "at 2, 4 directions, exact comparison; two checks at a time)"] = _cli_verify(p)
     return {"style": style, "rows": rows, "entries": n_entries, "sampled": n_sampled, "quick": quick}
 
 
