@@ -39,9 +39,9 @@ scratch buffers) come from a pool kept between calls (``BUFFER_BYTES``, at most
 the system and hands them back on free, and faulting their pages in again at
 every call took 40 % of the character model's gradient at B = 32. Nothing
 returned to the caller is pooled. A stack its function assigns at every step
-before reading it (``_stack``) is not zero-filled but for its step 0. When the loss is a sum or mean over a batch's
-columns (:mod:`derive.batch_split`), ``threads=N`` splits the columns over N
-threads (:mod:`derive.codegen_threads`).
+before reading it (``_stack``) is zero-filled at its step 0 only. When the
+loss is a sum or mean over a batch's columns (:mod:`derive.batch_split`),
+``threads=N`` splits the columns over N threads (:mod:`derive.codegen_threads`).
 
 The statements are generated from the same matrix derivation as the
 readable module, node by node: ``+ - * /``, ``@``, ``** n``, negation,
@@ -237,12 +237,13 @@ class FastPrinter(NumPyPrinter):
     def print_Call(self, node: Call) -> str:
         if node.fn == "tanh":
             return f"_tanh({self.print(node.args[0])})"
-        sp = StackedPrinter(self.model)
-        if node.fn == "sum_t" and sp.stacked(node.args[0]):  # over the stored stack, not a Python loop
-            try:
-                return f"{sp.wrap(node.args[0], PREC_POSTFIX)}.sum(axis=0)"
-            except Unstackable:
-                pass
+        if node.fn == "sum_t":  # over the stored stack, not a Python loop over its steps
+            sp = StackedPrinter(self.model)
+            if sp.stacked(node.args[0]):
+                try:
+                    return f"{sp.wrap(node.args[0], PREC_POSTFIX)}.sum(axis=0)"
+                except Unstackable:
+                    pass
         return super().print_Call(node)
 
 

@@ -185,6 +185,22 @@ def test_verify_fewer_complex_step_entries():
     assert "complex step at 2 of them" in result.notes[-1]
 
 
+def test_verify_same_results_on_one_or_two_workers(monkeypatch):
+    # the checks run two at a time where there are two cores: the errors, counts and their
+    # order must not depend on it
+    import derive.verify as verify_module
+    model = load_model("elman-regression")
+    sizes = {"H": 5, "F": 2, "O": 3, "T": 4, "B": 6}
+    two = verify_module.verify(model, derive_matrix(model), sizes, seed=2, entries=8)
+    monkeypatch.setattr(verify_module.os, "cpu_count", lambda: 1)
+    one = verify_module.verify(model, derive_matrix(model), sizes, seed=2, entries=8)
+    assert "all checks, two at a time" in two.seconds and "all checks" in one.seconds
+    assert one.rows == two.rows and one.directions == two.directions
+    assert one.forward_passes == two.forward_passes and list(one.forward_passes) == [
+        "complex step", "central differences", "random directions"]
+    assert two.passed
+
+
 def test_cli_show_and_code(tmp_path, capsys):
     assert main(["show", "elman-softmax"]) == 0
     out = capsys.readouterr().out
