@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import sympy
-from threadpoolctl import threadpool_limits
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # a dependency, but a checkout run without installing may lack it
+    threadpool_limits = None
 
 from numeric import (HAND_BPTT, CountingLoss, central_difference, compare_gradients,
                      complex_step, random_direction_check, random_params)
@@ -225,9 +230,11 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
     # NumPy lets go of the interpreter inside its loops, so the checks run two at a time, each
     # with a one-thread BLAS (two checks on a two-thread BLAS each were slower than one by one)
     start = time.perf_counter()
-    workers = min(2, os.cpu_count() or 1)
-    with threadpool_limits(limits=1 if workers > 1 else None, user_api="blas"), \
-            ThreadPoolExecutor(max_workers=workers) as pool:
+    workers = min(2, os.cpu_count() or 1) if threadpool_limits is not None else 1
+    if threadpool_limits is None:
+        result.notes.append("threadpoolctl is not installed: the checks ran one after another")
+    blas = threadpool_limits(limits=1, user_api="blas") if workers > 1 else contextlib.nullcontext()
+    with blas, ThreadPoolExecutor(max_workers=workers) as pool:
         running = {check: pool.submit(_timed_call, task) for check, task in tasks.items()}
         done = {check: future.result() for check, future in running.items()}
     for check in tasks:
