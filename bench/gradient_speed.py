@@ -173,7 +173,7 @@ def markdown(r) -> List[str]:
         for k, name in enumerate(g):
             ratio_hand = g[name] / g["hand BPTT"]
             ratio_torch = (g[name] / g["PyTorch autograd"]) if "PyTorch autograd" in g else float("nan")
-            problem = [res["problem"], f"(agree to {res['agreement']:.0e}; {res.get('runs', r['repeats'])} runs)"]
+            problem = [res["problem"], f"(agree to {res['agreement']:.0e}; {res['runs']} runs)"]
             rows.append([problem[k] if k < 2 else "", name, fmt_time(g[name]), f"{100 * sp[name]:.1f} %",
                          fmt_time(lo[name]), f"{g[name] / lo[name]:.2f}",
                          f"{ratio_hand:.2f}", f"{ratio_torch:.2f}"])

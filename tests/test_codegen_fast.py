@@ -53,20 +53,14 @@ def test_same_loss_and_gradients(name):
 def test_no_uninitialised_entry_is_read(name, monkeypatch):
     # every array the module takes without zero-filling starts as NaN: a stack the generated
     # code reads before writing (a "_stack" that should have been "_zeros") turns up as NaN
-    model, readable, fast, params, data = _setup(name, {"B": 3} if "B" in model_sizes(name) else None)
-    def poisoned(shape, dtype):
-        return np.full(shape, np.nan, dtype=dtype)
-    monkeypatch.setattr(fast, "_empty", poisoned)
+    model, readable, fast, params, data = _setup(name, {"B": 3} if "B" in load_model(name).sizes else None)
+    monkeypatch.setattr(fast, "_empty", lambda shape, dtype: np.full(shape, np.nan, dtype=dtype))
     assert "_stack(" in generate_fast_module(model, derive_matrix(model))
     loss_r, grads_r = readable.loss_and_gradients(params, data, wrt_initial_state=True)
     loss_f, grads_f = fast.loss_and_gradients(params, data, wrt_initial_state=True)
     _close(loss_f, loss_r)
     for key in grads_r:
         _close(grads_f[key], grads_r[key])
-
-
-def model_sizes(name):
-    return load_model(name).sizes
 
 
 @pytest.mark.parametrize("name", MODELS)
