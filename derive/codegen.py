@@ -7,11 +7,12 @@ Only the adjoints that some gradient needs are computed.
 
 from __future__ import annotations
 
-from typing import List, Optional, Set
+from typing import Dict, List, Optional, Set
 
 from . import __version__
 from .expr import Adj, Ref, Step, adjoint_refs, walk
-from .matrix import Adjoint, MatrixDerivation, Term, step_at
+from .matrix import Adjoint, MatrixDerivation, Term, boundary_offsets, initial_state_terms, step_at
+from .hygiene import finalize, spelled_as
 from .model import Model
 from .numpy_printer import NumPyPrinter, py_name, size_name, variable
 from .printer import show
@@ -131,8 +132,7 @@ class ModuleWriter:
             out.append(f"t == {target}{term.at.offset if term.at.kind == 'abs' else ''}"
                        if term.at.kind == "abs" or term.at.offset == 0
                        else f"t == T - {-term.at.offset}")
-        for off in sorted({a.step.offset for a in adjoint_refs(term.expr)
-                           if a.step is not None and a.step.kind == "rel" and a.step.offset}):
+        for off in boundary_offsets(term):
             out.append(f"t + {off} <= T" if off > 0 else f"t - {-off} >= 1")
         return out
 
@@ -149,6 +149,15 @@ class ModuleWriter:
 
     # -- module ----------------------------------------------------------------
     def write(self) -> str:
+        """The module's text, every user name spelled so that it shadows nothing.
+
+        ``self.names`` maps each identifier built from a user name to its final spelling.
+        """
+        text, self.names = finalize(self.compose())
+        return text
+
+    def compose(self) -> str:
+        """The module's text with user names as placeholders (see :mod:`derive.hygiene`)."""
         needed = needed_adjoints(self.derivation)
         self.header()
         self.emit("import numpy as np")
@@ -335,7 +344,7 @@ class ModuleWriter:
         used = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", code))
         model = self.model
         names = [size_name(s) for s in sorted(model.sizes)] + ["dtype"]
-        names += sorted({variable(model, s.name) for s in model.symbols.values()})
+        names += sorted({variable(model, s.name) for s in model.symbols.values()}, key=spelled_as)
         loads = [f"    {n} = v[{n!r}]" for n in names if n in used]
         self.lines[at:at] = loads
 
@@ -361,18 +370,25 @@ class ModuleWriter:
             first = False
 
     def initial_state_adjoint(self, name: str, indent: int):
-        for term in self.derivation.adjoints[name].terms:
+        for term in initial_state_terms(self.derivation.adjoints[name]):
             if term.summed:
                 continue  # accumulated in the backward loop
-            if term.at is not None:
-                if term.at.kind != "abs" or term.at.offset != 0:
-                    continue
-            if not all(a.step is None or a.step.kind != "rel" or a.step.offset >= 1
-                       for a in adjoint_refs(term.expr)):
-                continue
-            shifted = step_at(term.expr, 0)
             self.emit(f"# {self.adjoint_comment(name, term, at_zero=True)}", indent)
-            self.emit(f"dL_d{variable(self.model, name)}[0] += {self.p(shifted)}", indent)
+            code = f"dL_d{variable(self.model, name)}[0] += {self.p(step_at(term.expr, 0))}"
+            late = [o for o in boundary_offsets(term) if o > 1]
+            if late:  # the consumer at step max(late) exists only when T reaches it
+                self.emit(f"if T >= {max(late)}:", indent)
+                self.emit(code, indent + 1)
+            else:
+                self.emit(code, indent)
+
+
+def adjoint_variables(model: Model, derivation: MatrixDerivation) -> Dict[str, str]:
+    """The name of each adjoint's array inside the readable module (``h_t`` -> ``dL_dh``)."""
+    writer = ModuleWriter(model, derivation)
+    writer.write()
+    tokens = {name: f"dL_d{variable(model, name)}" for name in model.symbols}
+    return {name: writer.names[token] for name, token in tokens.items() if token in writer.names}
 
 
 def generate_module(model: Model, derivation: MatrixDerivation) -> str:

@@ -904,8 +904,8 @@ class FastModuleWriter(ModuleWriter):
         if self.split is not None:
             self.lines[-2:-2] = batch_doc_lines(self.split)  # before the closing quotes
 
-    def write(self) -> str:
-        text = super().write()
+    def compose(self) -> str:
+        text = super().compose()
         text = text.replace(HELPERS, HELPERS + FAST_HELPERS, 1)
         # every (T + 1)-step stack comes from the pool of arrays kept between calls
         text = re.sub(r"(\w+) = np\.zeros\((\(T \+ 1, [^()]*\)), dtype=dtype\)",

@@ -29,7 +29,7 @@ import numpy as np
 
 from numeric import central_difference, complex_step
 
-from .numpy_printer import variable
+from .codegen import adjoint_variables
 
 COLORS = [(0.12, 0.47, 0.71), (0.84, 0.15, 0.16), (0.17, 0.63, 0.17), (1.0, 0.5, 0.05),
           (0.58, 0.4, 0.74), (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.5, 0.5, 0.5)]
@@ -73,13 +73,15 @@ def capture_locals(function, *args, **kwargs):
     return result, captured
 
 
-def adjoint_norms(model, module, params, data) -> Dict[str, List[Tuple[int, float]]]:
+def adjoint_norms(model, derivation, module, params, data) -> Dict[str, List[Tuple[int, float]]]:
     """``(t, ||dL/dX_t||_F)`` for t = 0..T, for every state ``X`` of the model.
 
     Parameters
     ----------
     model : Model
         The model the module was generated from.
+    derivation : MatrixDerivation
+        Its derivation (gives the names of the module's adjoint arrays).
     module : module
         The generated module (``loss_and_gradients``).
     params, data : dict
@@ -93,8 +95,9 @@ def adjoint_norms(model, module, params, data) -> Dict[str, List[Tuple[int, floa
     """
     _, local = capture_locals(module.loss_and_gradients, params, data, wrt_initial_state=True)
     out = {}
+    names = adjoint_variables(model, derivation)
     for sym in model.states:
-        key = f"dL_d{variable(model, sym.name)}"
+        key = names.get(sym.name)
         if key not in local:
             continue
         arr = np.asarray(local[key])

@@ -30,6 +30,11 @@ class Term:
     ``summed`` means ``expr`` depends on a step ``t`` summed over 1..T
     (a parameter shared by every step).  ``source`` names the consuming
     equation; ``fused`` marks the softmax + cross-entropy shortcut.
+    ``consumer`` is set for a per-step use (``h_{t-1}`` read at step ``t``):
+    the term of step ``t`` comes from the consuming equation at step
+    ``t + consumer`` and so exists only where that step lies in 1..T, whether
+    or not ``expr`` reads the consumer's adjoint (``h_t - d_t`` from a loss
+    ``sum_t`` reads none, and has no step-0 part).
     """
 
     expr: Node
@@ -38,6 +43,7 @@ class Term:
     summed: bool = False
     fused: bool = False
     via_log_pick: bool = False
+    consumer: Optional[int] = None
 
 
 @dataclass
@@ -154,7 +160,8 @@ class ReverseSweep:
         if step is None:
             term = Term(G, source, summed=per_step, fused=fused, via_log_pick=log_pick)
         elif step.kind == "rel":
-            term = Term(shift_steps(G, -step.offset), source, fused=fused, via_log_pick=log_pick)
+            term = Term(shift_steps(G, -step.offset), source, fused=fused, via_log_pick=log_pick,
+                        consumer=-step.offset)
         else:
             term = Term(G, source, at=step, summed=per_step, fused=fused, via_log_pick=log_pick)
         self.add(ref.name, term)
@@ -253,11 +260,15 @@ def step_at(expr: Node, t: int) -> Node:
 
 
 def in_range(term: Term, t: Optional[int], T: int) -> bool:
-    """Whether every adjoint the term reads at step ``t`` lies in 1..T.
+    """Whether the term exists at step ``t`` of ``T``.
 
-    Outside that range an adjoint is zero (``dL/dz_{T+1} = 0``), so the term
-    vanishes; this is the boundary of the BPTT recurrence.
+    It does when its consuming equation's step and every adjoint it reads lie
+    in 1..T. Outside that range an adjoint is zero (``dL/dz_{T+1} = 0``) and
+    a consumer does not exist, so the term vanishes; this is the boundary of
+    the BPTT recurrence.
     """
+    if term.consumer is not None and not 1 <= (t or 0) + term.consumer <= T:
+        return False
     for adj in adjoint_refs(term.expr):
         if adj.step is not None and not 1 <= adj.step.at(t or 0, T) <= T:
             return False
@@ -265,6 +276,36 @@ def in_range(term: Term, t: Optional[int], T: int) -> bool:
 
 
 def boundary_offsets(term: Term) -> List[int]:
-    """Relative offsets of adjoints a term reads (``+1`` for ``dL/dz_{t+1}``)."""
-    return sorted({a.step.offset for a in adjoint_refs(term.expr)
-                   if a.step is not None and a.step.kind == "rel" and a.step.offset != 0})
+    """Relative offsets of the steps a term needs (``+1`` for ``dL/dz_{t+1}``).
+
+    The term at step ``t`` exists only where ``t + offset`` lies in 1..T for
+    every offset: those of the adjoints it reads and of its consumer.
+    """
+    offsets = {a.step.offset for a in adjoint_refs(term.expr)
+               if a.step is not None and a.step.kind == "rel" and a.step.offset != 0}
+    if term.consumer:
+        offsets.add(term.consumer)
+    return sorted(offsets)
+
+
+def initial_state_terms(adjoint: Adjoint) -> List[Term]:
+    """The terms of a state's adjoint that exist at step 0 (``dL/dh_0``).
+
+    A term fixed at step 0 (``h_0`` read at every step, or once) is one; a
+    per-step term is one when every step it needs lies after step 0
+    (``W_hh.T @ dL/dz_{t+1}``). A term with no later consumer
+    (``h_t - d_t`` from a per-step loss) is not.
+    """
+    out = []
+    for term in adjoint.terms:
+        if term.at is not None:
+            if term.at.kind == "abs" and term.at.offset == 0:
+                out.append(term)
+            continue
+        if term.summed or term.consumer is None:
+            continue
+        needs = [term.consumer] + [a.step.offset for a in adjoint_refs(term.expr)
+                                   if a.step is not None and a.step.kind == "rel"]
+        if all(o >= 1 for o in needs):
+            out.append(term)
+    return out

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from .expr import Adj, Call, Num, Pick, Ref, SizeRef, Step
+from .hygiene import size_placeholder, symbol_placeholder
 from .printer import PREC_POSTFIX, NotationPrinter
-
-RESERVED = {"np", "t", "T", "params", "data", "dtype", "sizes", "loss", "cache", "grads",
-            "loss_and_gradients", "wrt_initial_state", "range", "sum", "float", "int"}
 
 FUNCTION_CODE = {
     "tanh": "np.tanh({})", "exp": "np.exp({})", "log": "np.log({})",
@@ -19,13 +17,13 @@ METHOD_STYLE = {"rowsum", "colsum"}
 
 
 def py_name(name: str) -> str:
-    """A model name as a Python identifier that cannot shadow the module's own."""
-    return name + "_" if name in RESERVED or name.startswith("_") else name
+    """A model name as a Python identifier; :func:`derive.hygiene.finalize` spells it."""
+    return symbol_placeholder(name)
 
 
 def size_name(name: str) -> str:
     """A size as a Python variable (``T`` stays ``T``: it is the loop bound)."""
-    return "T" if name == "T" else py_name(name)
+    return "T" if name == "T" else size_placeholder(name)
 
 
 def variable(model, name: str) -> str:

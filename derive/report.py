@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, TextIO
 
@@ -33,7 +33,7 @@ from .errors import InputError
 from .files import publish
 from .expr import Adj, Binary, Call, Node, Pick, Ref, Step, Unary, adjoint_refs, walk
 from .latex import LatexPrinter, ascii_fold, escape_text, name_math, shape_math, step_math
-from .matrix import Adjoint, MatrixDerivation, Term, boundary_offsets, step_at
+from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms, step_at
 
 TEX_HINT = ("install TeX (Debian: apt-get install texlive-latex-base texlive-latex-recommended latexmk), "
             "or write the LaTeX source with -o FILE.tex")
@@ -431,8 +431,8 @@ class ModelWriter:
         if term.fused:
             doc.para(r"This is the softmax + cross-entropy simplification (R13); the generic chain "
                      r"through the softmax and the steps that simplify it follow below.")
-        offsets = boundary_offsets(term)
-        if any(o > 0 for o in offsets) and m.symbols[name].per_step:
+        if any(a.step is not None and a.step.kind == "rel" and a.step.offset > 0
+               for a in adjoint_refs(term.expr)) and m.symbols[name].per_step:
             self.recurrent_note(name, term)
         self.batch_notes(name, term)
 
@@ -494,11 +494,9 @@ class ModelWriter:
         if sym.kind != "state":
             return
         parts = []
-        for term in adjoint.terms:
-            if term.at is not None or term.summed:
-                continue
-            if all(a.step is None or a.step.kind != "rel" or a.step.offset >= 1 for a in adjoint_refs(term.expr)):
-                parts.append(self.tex(step_at(term.expr, 0)))
+        for term in initial_state_terms(adjoint):
+            parts.append(self.sum_terms([replace(term, at=None)], adjoint.name) if term.summed
+                         else self.tex(step_at(term.expr, 0)))
         rhs = " + ".join(parts) or "0"
         self.doc.para(r"At $t = 0$ only the next step reads the initial state, which gives its gradient "
                       r"(the generated code returns it with \texttt{wrt{\ttfamily\char95}initial{\ttfamily\char95}state=True}):")
@@ -893,7 +891,7 @@ def figures_section(doc: Doc, w: ModelWriter, code: str, sizes: Dict[str, int], 
         fig_sizes = dict(sizes)
         fig_sizes["T"] = max(sizes.get("T", 1), 20)
         params, data = draw(fig_sizes)
-        norms = adjoint_norms(model, module, params, data)
+        norms = adjoint_norms(model, w.d, module, params, data)
         series = []
         lo, hi = 0, 0
         for name, points in norms.items():

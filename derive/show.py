@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from .expr import Adj, Call, Step, adjoint_refs
-from .matrix import Adjoint, MatrixDerivation, Term, step_at
+from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms, step_at
 from .model import Model, shape_text
 from .printer import show
 from .prove import Proof
@@ -49,16 +49,8 @@ def initial_state_text(model: Model, adjoint: Adjoint) -> Optional[str]:
     sym = model.symbols[adjoint.name]
     if sym.kind != "state":
         return None
-    parts = []
-    for term in adjoint.terms:
-        at_zero = term.at is not None and term.at.kind == "abs" and term.at.offset == 0
-        if term.summed and at_zero:
-            parts.append(term_text(term, False))
-            continue
-        if term.at is not None or term.summed:
-            continue
-        if all(a.step is None or a.step.kind != "rel" or a.step.offset >= 1 for a in adjoint_refs(term.expr)):
-            parts.append(show(step_at(term.expr, 0)))
+    parts = [term_text(term, False) if term.summed else show(step_at(term.expr, 0))
+             for term in initial_state_terms(adjoint)]
     rhs = " + ".join(parts) or "0"
     return f"{show(Adj(adjoint.name, Step('abs', 0)))} = {rhs}"
 
