@@ -110,6 +110,32 @@ def _declare(st: Statement, src: SourceText, sizes, symbols):
     symbols[st.name] = Symbol(st.name, st.kind, per_step, st.shape, st.name_pos, st.classes)
 
 
+def _check_distinct_keys(symbols: Dict[str, Symbol], src: SourceText):
+    """Refuse names that read as a step of a per-step symbol, or share a key of the generated module.
+
+    ``h_0`` beside a state ``h_t`` (or ``x_2`` beside ``x_t``) would mean both
+    that symbol and a step; the module's ``data`` dict keys an input ``x_t`` as
+    ``x`` and a state's initial value as ``h_0``, its gradients dict keys
+    parameters by name and initial values as ``h_0``.
+    """
+    per_step = {s.base: s for s in symbols.values() if s.per_step}
+    for sym in symbols.values():
+        base, _, sub = sym.name.rpartition("_")
+        if not sym.per_step and base in per_step and (sub.isdigit() or sub == "T"):
+            raise src.error(f"'{sym.name}' reads as {per_step[base].name} at step {sub}: "
+                            "give it another name", sym.pos)
+    for kinds, what in ((("input", "target", "state"), "data"), (("param", "state"), "gradients")):
+        keys: Dict[str, Symbol] = {}
+        for sym in symbols.values():
+            if sym.kind not in kinds:
+                continue
+            key = sym.base + "_0" if sym.kind == "state" else sym.base
+            if key in keys:
+                raise src.error(f"'{sym.name}' and '{keys[key].name}' would share the key '{key}' of the "
+                                f"generated module's {what} dict: rename one", sym.pos)
+            keys[key] = sym
+
+
 def _phase_of(eq_name: str, expr: Node, symbols, phases) -> str:
     for ref in walk(expr):
         if isinstance(ref, Ref):
@@ -188,6 +214,7 @@ def build_model(statements: List[Statement], src: SourceText, name: str) -> Mode
     for sym in symbols.values():
         if sym.kind == "state" and sym.name not in defined:
             raise src.error(f"state {sym.name} has no equation ({sym.name} = ...)", sym.pos)
+    _check_distinct_keys(symbols, src)
 
     resolver = Resolver(src, sizes, symbols)
     equations, phases = [], {}

@@ -21,9 +21,11 @@ from numeric.bptt import (
 )
 from numeric.compare import GradientComparison, compare_gradients, format_table
 from numeric.finite_diff import (
+    CentralEstimates,
     CountingLoss,
     DirectionCheck,
     central_difference,
+    central_difference_estimates,
     central_difference_step,
     complex_step,
     random_direction_check,
@@ -35,10 +37,12 @@ from numeric.shapes import elman_param_shapes
 __all__ = [
     "HAND_BPTT",
     "HAND_LOSS",
+    "CentralEstimates",
     "CountingLoss",
     "DirectionCheck",
     "GradientComparison",
     "central_difference",
+    "central_difference_estimates",
     "central_difference_step",
     "compare_gradients",
     "complex_step",

@@ -68,7 +68,8 @@ def _backward_states(
 
     ``dh_out[t - 1]`` is the direct gradient ``dL/dh_t`` from the output
     layer at step ``t`` (zero where the step has no output). Returns the
-    gradients of ``W_hh``, ``W_xh`` and ``b_h``.
+    gradients of ``W_hh``, ``W_xh`` and ``b_h``, and of the initial state
+    as ``h_0``: only step 1 reads it, so ``dL/dh_0 = W_hh.T @ dL/dz_1``.
     """
     W_hh = params["W_hh"]
     T = x.shape[0]
@@ -83,7 +84,7 @@ def _backward_states(
         dW_xh += dz_t @ x[t - 1].T
         db_h += dz_t.sum(axis=1, keepdims=True)
         dz_next = dz_t
-    return {"W_hh": dW_hh, "W_xh": dW_xh, "b_h": db_h}
+    return {"W_hh": dW_hh, "W_xh": dW_xh, "b_h": db_h, "h_0": W_hh.T @ dz_next}
 
 
 # --------------------------------------------------------------------------
@@ -156,7 +157,8 @@ def elman_softmax_loss_and_gradients(params: dict, data: dict):
     loss : numpy scalar
         As :func:`elman_softmax_loss`.
     grads : dict of str to numpy.ndarray
-        ``dL/dparam`` for every parameter, shaped like it.
+        ``dL/dparam`` for every parameter, shaped like it, and ``dL/dh_0``
+        as ``h_0``.
 
     Notes
     -----
@@ -240,7 +242,8 @@ def elman_regression_loss_and_gradients(params: dict, data: dict):
     loss : numpy scalar
         As :func:`elman_regression_loss`.
     grads : dict of str to numpy.ndarray
-        ``dL/dparam`` for every parameter, shaped like it.
+        ``dL/dparam`` for every parameter, shaped like it, and ``dL/dh_0``
+        as ``h_0``.
 
     Notes
     -----
@@ -262,8 +265,10 @@ def elman_regression_loss_and_gradients(params: dict, data: dict):
 
 
 def _in_param_order(params: dict, grads: dict) -> dict:
-    """``grads`` re-keyed in the order of ``params``."""
-    return {name: grads[name] for name in params if name in grads}
+    """``grads`` re-keyed in the order of ``params``, then ``h_0``."""
+    out = {name: grads[name] for name in params if name in grads}
+    out["h_0"] = grads["h_0"]
+    return out
 
 
 HAND_BPTT = {

@@ -141,6 +141,98 @@ def central_difference(loss, params, data, name, indices=None, step=None):
     return out.reshape(np.shape(params[name])) if indices is None else out
 
 
+@dataclass(frozen=True)
+class CentralEstimates:
+    """Central-difference estimates of some entries of a gradient, with their error.
+
+    Attributes
+    ----------
+    value : numpy.ndarray
+        Richardson's combination ``(4 D(h) - D(2h)) / 3`` of the central
+        differences at steps ``h`` and ``2h``, one per entry.
+    error : numpy.ndarray
+        An estimate of how far ``value`` may be from the derivative:
+        ``|D(h) - D(2h)|`` (three times ``D(h)``'s own truncation error,
+        and at least the rounding noise the two differences show) plus
+        ``2 * noise / h``, with ``noise = 16 eps max |L|`` over the passes.
+    step : numpy.ndarray
+        The step ``h`` of each entry.
+    smooth : numpy.ndarray of bool
+        False where the loss took another branch (a ``relu`` or ``step``
+        argument changed sign) at one of the four points than at the
+        unperturbed one: the derivative is not defined by differences there.
+    """
+
+    value: np.ndarray
+    error: np.ndarray
+    step: np.ndarray
+    smooth: np.ndarray
+
+
+def central_difference_estimates(loss, params, data, name, indices=None, branches=None):
+    """Central differences at two steps per entry, with an error estimate and kink detection.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(params, data) -> scalar``.
+    params : dict of str to numpy.ndarray
+        Parameters; all are cast to float64 for the evaluation.
+    data : dict
+        Passed to ``loss`` unchanged.
+    name : str
+        The parameter to differentiate.
+    indices : array_like of int, optional
+        Flat (C-order) indices into ``params[name]``; all entries when None.
+    branches : callable, optional
+        Called right after each loss evaluation, returns a hashable record of
+        the branches it took (the signs of every ``relu`` argument, say).
+        Without it every entry counts as smooth.
+
+    Returns
+    -------
+    CentralEstimates
+        One value per index (flat).
+
+    Notes
+    -----
+    Costs four forward passes per entry and one more per call. The step is
+    chosen per entry, ``h_i = eps**(1/3) * max(1, |p_i|)`` (see
+    :func:`central_difference_step`), and the difference of the estimates at
+    ``h_i`` and ``2 h_i`` measures what that choice left: truncation where
+    the loss curves, rounding where it is flat or large.
+    """
+    work = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
+    target = work[name].reshape(-1)
+    flat = _flat_indices(target.size, name, indices)
+    if branches:
+        branches()  # forget what earlier calls recorded
+    base = float(np.real(loss(work, data)))
+    base_branches = branches() if branches else None
+    steps = central_difference_step(target[flat])
+    value = np.empty(flat.shape)
+    error = np.empty(flat.shape)
+    used = np.empty(flat.shape)
+    smooth = np.ones(flat.shape, dtype=bool)
+    for k, (i, h) in enumerate(zip(flat, steps)):
+        p_i = target[i]
+        h = (p_i + h) - p_i
+        losses = []
+        for offset in (h, -h, 2 * h, -2 * h):
+            target[i] = p_i + offset
+            losses.append(float(np.real(loss(work, data))))
+            if branches and branches() != base_branches:
+                smooth[k] = False
+        target[i] = p_i
+        d1 = (losses[0] - losses[1]) / (2 * h)
+        d2 = (losses[2] - losses[3]) / (4 * h)
+        noise = 16 * EPS * max(abs(base), *(abs(x) for x in losses))
+        value[k] = (4 * d1 - d2) / 3
+        error[k] = abs(d1 - d2) + 2 * noise / h
+        used[k] = h
+    return CentralEstimates(value, error, used, smooth)
+
+
 def complex_step(loss, params, data, name, indices=None, step=1e-30):
     """Complex-step estimates ``Im L(p + i h e_i) / h`` of ``dL/dparams[name]``.
 

@@ -1,0 +1,163 @@
+"""derive verify's decision rule: every returned gradient checked, no false MISMATCH, every slip caught."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derive.build import load_model
+from derive.cli import main
+from derive.codegen import generate_module
+from derive.loader import import_source
+from derive.matrix import derive_matrix
+from derive.verify import CheckRow, VerifyResult, conclusion, judge, verify
+from numeric import central_difference_estimates, complex_step, random_params
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+STATE_LOSSES = {  # losses that read the state directly beside per-step data
+    "squared error": ("target d_t : H x B", "L = sum_t sum((h_t - d_t)**2) / 2"),
+    "upstream gradient": ("input g_t : H x B", "L = sum_t sum(h_t * g_t)"),
+    "one step back": ("input g_t : H x B", "L = sum_t sum(h_{t-1} * g_t)"),
+}
+
+
+def state_loss_model(tmp_path, kind: str):
+    data_line, loss = STATE_LOSSES[kind]
+    path = tmp_path / "state_loss.rnn"
+    path.write_text("size H = 3, F = 2, T = 4, B = 2\nparam W_hh : H x H\nparam W_xh : H x F\n"
+                    f"input x_t : F x B\n{data_line}\nstate h_t : H x B = 0\n"
+                    f"h_t = tanh(W_hh @ h_{{t-1}} + W_xh @ x_t)\n{loss}\n")
+    return load_model(str(path))
+
+
+@pytest.mark.parametrize("kind", sorted(STATE_LOSSES))
+def test_initial_state_gradient_of_losses_that_read_the_state(tmp_path, kind):
+    model = state_loss_model(tmp_path, kind)
+    derivation = derive_matrix(model)
+    module = import_source(generate_module(model, derivation))
+    rng = np.random.default_rng(5)
+    sizes = dict(model.sizes)
+    params = random_params({s.name: (3, 3) if s.name == "W_hh" else (3, 2) for s in model.params}, 5)
+    data = {"x": rng.standard_normal((4, 2, 2)), "h_0": rng.standard_normal((3, 2))}
+    data.update({k: rng.standard_normal((4, 3, 2)) for k in ("d", "g") if k in module.DATA_SHAPES})
+    _, grads = module.loss_and_gradients(params, data, wrt_initial_state=True)
+
+    def loss_of_h0(p, _):
+        return module.loss(params, dict(data, h_0=p["h_0"]))
+
+    truth = complex_step(loss_of_h0, {"h_0": data["h_0"]}, None, "h_0")
+    assert np.allclose(grads["h_0"], truth, rtol=1e-12, atol=1e-13)
+    result = verify(model, derivation, sizes, seed=1)
+    assert result.passed and ("exact", "h_0") in {(r.check, r.parameter) for r in result.rows}
+
+
+def test_show_gives_no_step_zero_loss_term(tmp_path, capsys):
+    model = state_loss_model(tmp_path, "squared error")
+    assert main(["show", model.path]) == 0  # with the proof, which checks dL/dh_0 entry by entry
+    out = capsys.readouterr().out
+    assert "dL/dh_0 = W_hh.T @ (dL/dh_1 * (1 - h_1**2)) " in out and "d_0" not in out
+    assert "result: proved at every size above" in out
+    code = generate_module(model, derive_matrix(model))
+    assert "d[-1]" not in code and "dL_dh[0] += W_hh.T @ (dL_dh[1] * (1 - h[1]**2))" in code
+
+
+def test_an_h0_only_consumer_two_steps_later_is_guarded(tmp_path):
+    path = tmp_path / "lag.rnn"
+    path.write_text("size H = 2, T = 3, B = 2\nparam W : H x H\ninput g_t : H x B\nstate h_t : H x B = 0\n"
+                    "h_t = tanh(W @ h_{t-1})\nL = sum_t sum(h_t * g_t)\n")
+    model = load_model(str(path))
+    assert verify(model, derive_matrix(model), {"H": 2, "T": 1, "B": 2}, seed=0).passed
+
+
+def test_verify_checks_every_returned_gradient():
+    model = load_model("elman-softmax")
+    result = verify(model, derive_matrix(model), dict(model.sizes), seed=3)
+    checked = {(r.check, r.parameter) for r in result.rows}
+    for check in ("hand", "complex", "central", "exact"):
+        assert (check, "h_0") in checked and (check, "W_hh") in checked
+    assert result.passed and result.verdicts() == {c: "agrees" for c in
+                                                   ("hand", "complex", "central", "exact", "direction")}
+
+
+def test_verify_json_gives_each_check_its_verdict_and_tolerance(capsys):
+    assert main(["verify", "elman-softmax", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["result"] == "agree" and doc["evidence"] == []
+    for check in ("hand", "complex", "central", "exact", "direction"):
+        entry = doc["checks"][check]
+        assert entry["verdict"] == "agrees" and entry["rtol"] > 0 and entry["atol"] > 0
+        assert entry["decisive"] == (check != "central")
+
+
+def test_an_entry_is_judged_at_the_gradient_scale():
+    # 2.5e-6 off by 1e-13 in a gradient of scale 1: rounding, not a mismatch; off by 1e-6: a mismatch
+    generated = {"a": np.array([1.0, 2.5e-6])}
+    rows, scale = judge("complex", generated, {"a": np.array([1.0, 2.5e-6 + 1e-13])})
+    assert scale == 1.0 and rows[0].passed and rows[0].max_rel_error > 1e-8
+    rows, _ = judge("complex", generated, {"a": np.array([1.0, 3.5e-6])})
+    assert not rows[0].passed and rows[0].failed == 1
+
+
+def test_central_differences_alone_do_not_fail_a_run():
+    def row(check, passed):
+        return CheckRow(check, "W", 4, 0.0, 0.0, (0, 0), passed, 0 if passed else 1)
+
+    result = VerifyResult("m", {}, 0, rows=[row("complex", True), row("exact", True), row("central", False)],
+                          directions=[{"passed": True}])
+    assert result.passed and result.evidence == []
+    assert "only central differences disagree" in conclusion(result)
+    result.rows[0] = row("complex", False)
+    assert not result.passed and result.evidence == ["complex"]
+    assert conclusion(result).startswith("result: MISMATCH: complex step")
+
+
+def test_central_differences_detect_a_kink():
+    def loss(p, _):
+        loss.last = bool(p["w"][0] > 0)
+        return max(p["w"][0], 0.0) + p["w"][1] ** 2
+
+    loss.last = None
+    est = central_difference_estimates(loss, {"w": np.array([1e-9, 0.5])}, None, "w",
+                                       branches=lambda: loss.last)
+    assert list(est.smooth) == [False, True]
+    assert abs(est.value[1] - 1.0) <= est.error[1] + 1e-12 and est.error[1] < 1e-6
+
+
+def test_verify_skips_entries_at_a_relu_kink(tmp_path, monkeypatch):
+    import derive.verify as verify_module
+    path = tmp_path / "kink.rnn"
+    path.write_text("size F = 3, B = 4\nparam W : 1 x F\ninput x : F x B\nL = sum(relu(W @ x))\n")
+    model = load_model(str(path))
+    params = random_params({"W": (1, 3)}, 0)
+    w = params["W"][0]
+    x = np.random.default_rng(9).standard_normal((3, 4))
+    x[:, 0] -= w * (w @ x[:, 0] - 1e-9) / (w @ w)  # the first column sits 1e-9 from the kink
+    monkeypatch.setattr(verify_module, "random_data", lambda *a: {"x": x})
+    result = verify(model, derive_matrix(model), {"F": 3, "B": 4}, seed=0)
+    central = next(r for r in result.rows if r.check == "central")
+    assert central.skipped == 3 and central.passed and result.passed
+    assert any("straddle a kink" in n for n in result.notes)
+
+
+def test_a_module_that_raises_is_a_mismatch_not_a_traceback():
+    model = load_model("elman-softmax")
+    derivation = derive_matrix(model)
+    broken = generate_module(model, derivation).replace("x[t - 1].T", "x[t + 1].T")
+    result = verify(model, derivation, dict(model.sizes), seed=0, source=broken)
+    assert not result.passed and result.evidence == ["module"]
+    assert conclusion(result).startswith("result: MISMATCH: the module raised IndexError")
+
+
+def test_every_injected_slip_is_caught():
+    sys.path.insert(0, str(ROOT))
+    from bench.mutations import MUTATIONS, run_mutations
+    caught = run_mutations()
+    assert len(caught) == len(MUTATIONS) >= 20
+    missed = [c.slip for c in caught if c.passed]
+    assert not missed
+    # each is caught by a check that is exact to rounding, not by central differences alone
+    assert all(set(c.evidence) - {"central"} for c in caught)
