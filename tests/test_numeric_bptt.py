@@ -58,7 +58,7 @@ def test_bptt_matches_complex_step_on_every_entry(case, h_0):
     model, make = CASES[case]
     params, data = make(h_0=h_0)
     loss, grads = HAND_BPTT[model](params, data)
-    assert list(grads) == list(params)
+    assert list(grads) == list(params) + ["h_0"]
     for name in params:
         assert grads[name].shape == params[name].shape
         assert grads[name].dtype == np.float64
@@ -67,6 +67,11 @@ def test_bptt_matches_complex_step_on_every_entry(case, h_0):
     rows = compare_gradients(reference, grads)
     assert sum(row.n_entries for row in rows) == sum(p.size for p in params.values())
     assert max_rel(rows) < 1e-10
+    if h_0:  # dL/dh_0 = W_hh.T @ dL/dz_1, against complex step through the data
+        def loss_of_h0(p, _):
+            return HAND_LOSS[model](params, dict(data, h_0=p["h_0"]))
+        by_cs = complex_step(loss_of_h0, {"h_0": data["h_0"]}, None, "h_0")
+        assert max_rel(compare_gradients({"h_0": by_cs}, grads)) < 1e-10
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
