@@ -127,6 +127,19 @@ def test_central_differences_detect_a_kink():
     assert abs(est.value[1] - 1.0) <= est.error[1] + 1e-12 and est.error[1] < 1e-6
 
 
+def test_central_differences_take_the_second_step_only_where_in_doubt():
+    def loss(p, _):
+        loss.calls += 1
+        return float(np.sum(np.sin(p["w"])))
+
+    loss.calls = 0
+    w = np.array([0.3, 1.1])
+    est = central_difference_estimates(loss, {"w": w}, None, "w", settled=lambda k, v, e: k == 0)
+    assert loss.calls == 1 + 2 + 4
+    assert np.allclose(est.value, np.cos(w), rtol=1e-9)
+    assert abs(est.value[1] - np.cos(1.1)) <= est.error[1]
+
+
 def test_verify_skips_entries_at_a_relu_kink(tmp_path, monkeypatch):
     import derive.verify as verify_module
     path = tmp_path / "kink.rnn"
