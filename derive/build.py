@@ -292,7 +292,7 @@ def read_source(name_or_path: str):
         raise InputError(f"no such model file or built-in model '{name_or_path}' "
                          f"(built-in: {', '.join(builtin_names())})", name_or_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not text
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})", str(path))
     return text, str(path), path.stem

@@ -167,7 +167,7 @@ def read_claims(path: str) -> ClaimsFile:
     if not p.is_file():
         raise InputError(f"no such file '{path}'", path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is not text
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})", path) from None
     src = SourceText(text, path)

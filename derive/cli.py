@@ -119,6 +119,7 @@ def cmd_report(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="derive", description="Derive, emit and verify RNN gradients.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the built-in models").set_defaults(fn=cmd_models)
     s = sub.add_parser("show", help="every derived gradient with shapes, and the proof")
@@ -156,14 +157,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXIT_INTERNAL = 3
+"""Exit status of a bug in derive itself (0 and 1 are answers, 2 is bad input)."""
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``derive`` command; returns the exit status."""
+    """Entry point of the ``derive`` command; returns the exit status.
+
+    0: every check agrees / every claim holds; 1: a mismatch or a claim that
+    does not hold; 2: bad input (file, line, column and a caret); 3: an
+    internal error of derive (one line; the traceback with ``--debug``);
+    130: interrupted.
+    """
     args = build_parser().parse_args(argv)
-    if getattr(args, "entries", None) not in (None, "all") and not str(args.entries).isdigit():
-        print(f"derive: error: --entries takes a number or 'all', not {args.entries!r}", file=sys.stderr)
+    entries = getattr(args, "entries", None)
+    if entries not in (None, "all") and (not str(entries).isdigit() or int(entries) < 1):
+        print(f"derive: error: --entries takes a whole number of at least 1 or 'all', not {entries!r}",
+              file=sys.stderr)
+        return 2
+    if getattr(args, "seed", 0) < 0:
+        print(f"derive: error: --seed takes a whole number of at least 0, not {args.seed}", file=sys.stderr)
         return 2
     try:
         return args.fn(args)
     except InputError as err:
         print(err.format(), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("derive: interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:
+        if args.debug:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        print(f"derive: error:{where}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug of derive's: say so in one line, not with a traceback
+        if args.debug:
+            raise
+        print(f"derive: internal error, please report it with the command line and input: "
+              f"{type(err).__name__}: {err} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

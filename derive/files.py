@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import InputError
+
 
 def publish(tmp: str, target) -> None:
     """Move a finished temporary file into place with ordinary permissions."""
@@ -19,6 +21,10 @@ def write_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file, so nothing half-written is left."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name", path)
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: there is no folder {folder}", path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

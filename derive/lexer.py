@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -12,6 +13,11 @@ from .errors import SourceText
 UNICODE_OPS = {
     "⊙": "*", "−": "-", "⋅": "dot", "·": "dot", "ᵀ": "T", "×": "×", "^": "**",
 }
+
+SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+_FROM_SUPERSCRIPT = str.maketrans(SUPERSCRIPT_DIGITS, "0123456789")
+MAX_DIGITS = 30
+MAX_EXPONENT = 300
 
 _IDENT = r"[A-Za-z][A-Za-z0-9_]*"
 _SUBSCRIPTED = rf"{_IDENT}(?:\{{[^}}]*\}})?"
@@ -75,9 +81,22 @@ def tokenize(line: str, lineno: int, src: SourceText, claims: bool = False) -> L
             tok, i = _name_token(line, i, src, lineno)
             tokens.append(tok)
             continue
-        if ch.isdigit():
+        if ch in SUPERSCRIPT_DIGITS:  # h_t² is h_t**2
+            j = i
+            while j < len(line) and line[j] in SUPERSCRIPT_DIGITS:
+                j += 1
+            tokens.append(Token("OP", "**", i + 1))
+            tokens.append(Token("NUM", line[i:j].translate(_FROM_SUPERSCRIPT), i + 1))
+            i = j
+            continue
+        if ch.isascii() and ch.isdigit():
             m = NUMBER.match(line, i)
-            tokens.append(Token("NUM", m.group(), i + 1))
+            text = m.group()
+            mantissa, _, exponent = text.lower().partition("e")
+            if len(mantissa) > MAX_DIGITS or (exponent and abs(int(exponent[:6])) > MAX_EXPONENT):
+                raise src.error(f"number too long or too large (at most {MAX_DIGITS} digits and an "
+                                f"exponent of at most {MAX_EXPONENT})", (lineno, i + 1))
+            tokens.append(Token("NUM", text, i + 1))
             i = m.end()
             continue
         if line.startswith("**", i):
@@ -97,7 +116,9 @@ def tokenize(line: str, lineno: int, src: SourceText, claims: bool = False) -> L
             tokens.append(Token("OP", ch, i + 1))
             i += 1
             continue
-        raise src.error(f"unexpected character {ch!r}", (lineno, i + 1))
+        name = unicodedata.name(ch, "")
+        shown = f"{ch!r} (U+{ord(ch):04X}{' ' + name if name else ''})"
+        raise src.error(f"unexpected character {shown}", (lineno, i + 1))
     tokens.append(Token("END", "", len(line) + 1))
     return tokens
 

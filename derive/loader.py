@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import linecache
 import sys
-import tempfile
-from pathlib import Path
 from types import ModuleType
 
 
 def import_source(source: str, name: str = "derive_generated") -> ModuleType:
-    """Write ``source`` to a private temporary file and import it as a module."""
+    """Compile ``source`` in memory and import it as a module; nothing is written to disk.
+
+    The text is registered with :mod:`linecache`, so tracebacks and
+    debuggers show the generated lines.
+    """
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     module_name = f"{name}_{digest}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    folder = Path(tempfile.mkdtemp(prefix="derive-"))
-    path = folder / f"{module_name}.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    filename = f"<derive generated module {module_name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = ModuleType(module_name)
+    module.__file__ = filename
     sys.modules[module_name] = module
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)  # derive's own output, see the docstring
+    except BaseException:
+        del sys.modules[module_name]
+        raise
     return module

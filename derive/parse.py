@@ -56,6 +56,35 @@ class Statement:
     dim_pos: List[Tuple[int, int]] = field(default_factory=list)
 
 
+MAX_SIZE = 10 ** 8
+"""Largest size a model may declare."""
+
+MAX_NESTING = 60
+"""Most nested sub-expressions one statement may hold (parentheses, signs, powers)."""
+
+MAX_DEPTH = 120
+"""Most operations in a chain (``a + b + ... ``) one expression may hold: every later stage
+walks trees recursively."""
+
+
+def tree_depth(node: Node) -> int:
+    """The depth of an expression tree, found without recursion."""
+    deepest, todo = 0, [(node, 1)]
+    while todo:
+        n, d = todo.pop()
+        deepest = max(deepest, d)
+        todo.extend((c, d + 1) for c in n.children())
+    return deepest
+
+
+def limit_depth(node: Node, parser: "LineParser") -> Node:
+    """``node``, or an input error when its tree is deeper than :data:`MAX_DEPTH`."""
+    if tree_depth(node) > MAX_DEPTH:
+        raise parser.src.error(f"expression too deep (more than {MAX_DEPTH} operations in a chain): "
+                               "split it into named quantities", node.pos or parser.pos())
+    return node
+
+
 class LineParser:
     """Parses the tokens of one line."""
 
@@ -64,6 +93,7 @@ class LineParser:
         self.i = 0
         self.lineno = lineno
         self.src = src
+        self.nesting = 0
 
     # -- token helpers --------------------------------------------------
     @property
@@ -106,6 +136,16 @@ class LineParser:
 
     # -- expressions ------------------------------------------------------
     def expression(self, min_prec: int = 0) -> Node:
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING:
+                raise self.error(f"nested too deeply (limit {MAX_NESTING} levels of parentheses, "
+                                 "signs and powers): name a part of it as a quantity")
+            return limit_depth(self.operations(min_prec), self)
+        finally:
+            self.nesting -= 1
+
+    def operations(self, min_prec: int) -> Node:
         left = self.prefix()
         while True:
             tok = self.tok
@@ -299,6 +339,8 @@ class LineParser:
                 val = self.tok
                 if val.kind != "NUM" or not val.text.isdigit() or int(val.text) < 1:
                     raise self.error("a size must be a whole number of at least 1")
+                if int(val.text) > MAX_SIZE:
+                    raise self.error(f"a size of at most {MAX_SIZE:,} (this is {len(val.text)} digits long)")
                 self.i += 1
                 st.sizes.append((name.text, int(val.text), self.pos(name)))
                 if not self.at_op(","):
