@@ -186,7 +186,7 @@ def judge(check: str, generated: Dict[str, np.ndarray], reference: Dict[str, np.
         bad = (err > allowed) & ok
         shown = np.where(ok, err, -1.0)
         k = int(np.argmax(shown)) if ok.any() else 0
-        floor = max(1e-8 * float(np.max(np.abs(ref[ok]), initial=0.0)), 1e-300)
+        floor = max(1e-8 * float(np.max(np.abs(ref[ok]), initial=0.0)), 1e-8 * scale, 1e-300)
         rel = err[ok] / np.maximum(np.abs(ref[ok]), floor)
         worst = tuple(int(i) for i in np.unravel_index(int(flat[name][k]), shape)) if flat[name].size else ()
         est = float(np.max(np.asarray(estimated[name])[ok], initial=0.0)) if estimated is not None else 0.0
@@ -546,8 +546,9 @@ def format_result(result: VerifyResult) -> str:
     lines = [f"derive verify {result.model}: sizes {sizes}; seed {result.seed} "
              f"(repeat with --seed {result.seed} --size {','.join(f'{k}={v}' for k, v in result.sizes.items())})",
              "", "max relative error of the generated gradient, per parameter and initial state "
-             "(rel = |a-b| / max(|b|, 1e-8 max|b|); est: central differences' own estimated error; "
-             "worst entry in brackets)", ""]
+             "(rel = |a-b| / max(|b|, 1e-8 max|b|), the max over that gradient or, when it is all "
+             "near zero, over all of them; est: central differences' own estimated error; worst entry "
+             "in brackets)", ""]
     checks = [c for c in CHECK_TITLES if any(r.check == c for r in result.rows)]
     params = list(dict.fromkeys(r.parameter for r in result.rows))
     header = ["gradient of"] + [CHECK_TITLES[c] for c in checks]

@@ -174,3 +174,23 @@ def test_every_injected_slip_is_caught():
     assert not missed
     # each is caught by a check that is exact to rounding, not by central differences alone
     assert all(set(c.evidence) - {"central"} for c in caught)
+
+
+def test_a_gradient_near_zero_reports_a_sane_relative_error():
+    rows, _ = judge("central", {"a": np.array([1.0]), "b": np.array([1e-300])},
+                    {"a": np.array([1.0]), "b": np.array([1.3e-22])}, estimated={"a": [0.0], "b": [0.0]})
+    assert rows[1].max_rel_error < 1e-13 and rows[1].passed
+
+
+BATTERY = ["state_sqerr", "state_prev_upstream", "shadow_module_names", "shadow_python_keywords",
+           "rnnlm_britz_V_param", "rowmajor_tanh_upstream", "mean_over_time", "relu_h32_regression",
+           "gru_rowmajor_upstream", "lstm_cell_state_upstream", "anchored_initial_state", "sigmoid_bce"]
+
+
+@pytest.mark.parametrize("name", BATTERY)
+def test_battery_models_verify_without_a_false_mismatch(name):
+    # the fast part of the battery; `python bench/battery.py` runs all 48 models at three seeds
+    model = load_model(str(DATA / "battery" / f"{name}.rnn"))
+    result = verify(model, derive_matrix(model), dict(model.sizes), seed=2)
+    assert result.passed and not result.failure, [r for r in result.rows if not r.passed]
+    assert any(r.parameter.endswith("_0") for r in result.rows) == bool(model.states)
