@@ -74,6 +74,11 @@ class Model:
     loss: str = "L"
     shape_cache: Dict[int, Shape] = field(default_factory=dict, repr=False)
 
+    def command_argument(self) -> str:
+        """How a command line names this model: the built-in's name, or the file's path, shell-quoted."""
+        import shlex
+        return self.name if self.path.startswith("<builtin:") else shlex.quote(self.path)
+
     # -- views ---------------------------------------------------------
     def of_kind(self, kind: str) -> List[Symbol]:
         return [s for s in self.symbols.values() if s.kind == kind]

@@ -785,7 +785,7 @@ def code_section(doc: Doc, w: ModelWriter, code: Optional[str]):
         doc.para(r"Code generation does not support this model yet, so there is no code and no numeric "
                  r"evidence.")
         return
-    doc.para(rf"\texttt{{derive code {escape_text(w.model.name)}}} emits the module below. It imports NumPy "
+    doc.para(rf"\texttt{{derive code {escape_text(w.model.command_argument())}}} emits the module below. It imports NumPy "
              r"only, runs one loop forward and one backward over time, vectorised over the batch, and "
              r"exposes \texttt{loss(params, data)} and \texttt{loss{\ttfamily\char95}and{\ttfamily\char95}gradients(params, data)}. "
              r"Each statement is preceded by a comment \texttt{\# (n)} naming the equation it computes; "
@@ -803,7 +803,7 @@ def code_section(doc: Doc, w: ModelWriter, code: Optional[str]):
             what = rf"${w.sym(name)}$" if is_forward else rf"${w.adj(name)}$"
         doc.add(rf"({n}) & {what} & {', '.join(str(x) for x in idx[n])} \\")
     doc.add(r"\bottomrule", r"\end{tabular}", r"\end{center}", "")
-    listing(doc, code, f"derive code {w.model.name}", numbers=True)
+    listing(doc, code, f"derive code {w.model.command_argument()}", numbers=True)
 
 
 CHECK_TITLES = [("hand", "hand BPTT"), ("complex", "complex step"), ("central", "central diff."),
@@ -823,7 +823,7 @@ def numeric_section(doc: Doc, w: ModelWriter, code: str, sizes, seed: int, entri
              rf"Complex step and central differences check {entries} entries per parameter (drawn with "
              r"the seed; all of a smaller parameter). The exact comparison evaluates the unrolled "
              rf"symbolic derivation with 50 digits at ${sizes_math(result.exact_sizes)}$. "
-             rf"Repeat with \texttt{{derive verify {escape_text(model.name)} --seed {seed} --size "
+             rf"Repeat with \texttt{{derive verify {escape_text(model.command_argument())} --seed {seed} --size "
              rf"{escape_text(','.join(f'{k}={v}' for k, v in result.sizes.items()))} --entries {entries}}}.")
     checks = [(c, t) for c, t in CHECK_TITLES if any(r.check == c for r in result.rows)]
     doc.add(r"\begin{center}", r"\small", r"\begin{tabular}{l" + "c" * len(checks) + "}", r"\toprule")
@@ -993,7 +993,7 @@ def _claims_report(source: str, progress) -> Report:
     w.model_section()
     doc.add(r"\section{The derivation the claims are checked against}\label{sec:truth}", "")
     doc.para(r"The gradients of every quantity, derived and proved as in a full report "
-             rf"(\texttt{{derive report {escape_text(model.name)}}} gives every step, the proof, the code "
+             rf"(\texttt{{derive report {escape_text(model.command_argument())}}} gives every step, the proof, the code "
              r"and the numeric evidence).")
     for name in derivation.order():
         w.adjoint_result(derivation.adjoints[name])
