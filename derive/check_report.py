@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
-VERDICTS = ("holds", "layout", "factor", "partial", "shape", "wrong", "undecided")
+VERDICTS = ("holds", "layout", "factor", "partial", "shape", "wrong", "undecided", "error")
 HEADINGS = {
     "holds": "holds", "layout": "LAYOUT", "factor": "FACTOR", "partial": "PARTIAL",
-    "shape": "SHAPE", "wrong": "WRONG", "undecided": "UNDECIDED",
+    "shape": "SHAPE", "wrong": "WRONG", "undecided": "UNDECIDED", "error": "ERROR",
 }
 
 
 def summary(results) -> dict:
-    """Counts per verdict and the total."""
+    """Counts per verdict and the total.
+
+    Parameters
+    ----------
+    results : list of Result
+        The verdicts.
+
+    Returns
+    -------
+    dict
+        ``claims`` (the total) and one count per verdict of :data:`VERDICTS`.
+    """
     counts = {v: 0 for v in VERDICTS}
     for r in results:
         counts[r.verdict] += 1
     return {"claims": len(results), **counts}
 
 
+EXIT_INTERNAL = 3
+"""As :data:`derive.cli.EXIT_INTERNAL`: a bug of derive's (here: while checking some claim)."""
+
+
+def exit_status(results) -> int:
+    """0 when every claim holds, 3 when a bug of derive's stopped a claim's check,
+    2 when no claim could be read, else 1."""
+    if any(getattr(r, "internal", None) for r in results):
+        return EXIT_INTERNAL
+    if results and all(r.verdict == "error" for r in results):
+        return 2
+    return 0 if all(r.verdict == "holds" for r in results) else 1
+
+
 def summary_line(results) -> str:
+    """``12 claims: 4 holds, 3 partial, 5 wrong (8 of 12 do not hold)``."""
     s = summary(results)
     parts = [f"{s[v]} {v}" for v in VERDICTS if s[v]]
     status = "all claims hold" if s["holds"] == s["claims"] else \
@@ -25,8 +51,14 @@ def summary_line(results) -> str:
     return f"{s['claims']} claims: " + ", ".join(parts) + f" ({status})"
 
 
+def _indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + line for line in text.splitlines())
+
+
 def listing(notes, results: list) -> str:
     """The human listing: one block per claim, then the summary line.
+
+    A claim line that could not be read shows its error with the caret.
 
     Parameters
     ----------
@@ -40,6 +72,9 @@ def listing(notes, results: list) -> str:
         c = r.claim
         lines.append("")
         lines.append(f"{notes.path}:{c.line}:{c.column}: {HEADINGS[r.verdict]}: {c.text}")
+        if r.verdict == "error" and c.error is not None:
+            lines.append(_indent(c.error.format()))
+            continue
         lines.append(f"    {r.explanation}")
         if r.verdict not in ("holds",) and r.truth and r.truth not in r.explanation:
             lines.append(f"    truth: {r.truth}")
@@ -51,7 +86,13 @@ def listing(notes, results: list) -> str:
 
 
 def result_dict(r) -> dict:
-    """One claim's JSON object."""
+    """One claim's JSON object.
+
+    ``error`` is null, or (verdict ``error``) the file, line, column and
+    message of why the claim line cannot be read; ``limit`` names the limit
+    that left a claim undecided (``claim_seconds``, ``seconds``, ``sizes``,
+    ``memory``); ``internal_error`` is true when a bug of derive's did.
+    """
     c = r.claim
     return {
         "line": c.line,
@@ -73,12 +114,29 @@ def result_dict(r) -> dict:
         "entries_proved": r.entries_proved,
         "witness_gap": r.witness_gap,
         "seconds": round(r.seconds, 3),
+        "error": r.error,
+        "limit": r.limit,
+        "internal_error": bool(getattr(r, "internal", None)),
     }
 
 
-def json_document(notes, results) -> dict:
-    """The ``--json`` document of INTERFACE.md."""
+def json_document(notes, results, limits: dict | None = None) -> dict:
+    """The ``--json`` document of INTERFACE.md.
+
+    Parameters
+    ----------
+    notes : ClaimsFile
+        The checked file.
+    results : list of Result
+        The verdicts, in file order.
+    limits : dict, optional
+        The limits the check ran under (``claim_seconds``, ``seconds``,
+        ``max_claims``), shown as ``limits``.
+    """
     s = summary(results)
-    s["exit_status"] = 0 if s["holds"] == s["claims"] else 1
-    return {"file": notes.path, "model": notes.model.name,
-            "claims": [result_dict(r) for r in results], "summary": s}
+    s["exit_status"] = exit_status(results)
+    doc = {"file": notes.path, "model": notes.model.name,
+           "claims": [result_dict(r) for r in results], "summary": s}
+    if limits is not None:
+        doc["limits"] = dict(limits)
+    return doc

@@ -92,9 +92,13 @@ class SizeContext:
         Concrete sizes, T included for a per-step model.
     seed : int
         Seeds the class targets and the random point.
+    tick : callable, optional
+        Called now and then while the model is unrolled and evaluated (and
+        kept as ``self.tick`` for the sweeps); it may raise to stop the work.
     """
 
-    def __init__(self, model: Model, sizes: dict[str, int], seed: int = 0):
+    def __init__(self, model: Model, sizes: dict[str, int], seed: int = 0, tick=None):
+        self.tick = tick
         self.model = model
         self.sizes = dict(sizes)
         self.seed = seed
@@ -112,7 +116,9 @@ class SizeContext:
         rng = np.random.default_rng(seed + 1000)
         for s in self.u.leaves:
             self.values[s] = sympy.Float(repr(float(rng.normal(0.0, 0.5))), PRECISION)
-        for s, expr in self.u.assignments:
+        for k, (s, expr) in enumerate(self.u.assignments):
+            if tick is not None and k % 32 == 0:
+                tick()
             self.values[s] = sympy.N(expr.xreplace(self.values), PRECISION)
         self.floats = {s: float(v) for s, v in self.values.items()}
 
@@ -127,8 +133,13 @@ class SizeContext:
     def sweep(self, key: LossKey) -> ExactAdjoints:
         """The reverse sweep for one scalar, with its adjoints' values at the point."""
         if key not in self.sweeps:
+            what = f"sweeping back from {key[0]}" + ("" if key[1] is None else f" at step {key[1]}")
+            if self.tick is not None:
+                self.tick(what)
             exact = reverse_sweep(self.u, loss=key)
-            for s in exact.order:
+            for k, s in enumerate(exact.order):
+                if self.tick is not None and k % 32 == 0:
+                    self.tick(what)
                 bar = exact.symbol[s]
                 self._bar_key[bar] = (key, s)
                 v = sympy.N(exact.definition[bar].xreplace(self.values), PRECISION)

@@ -105,9 +105,29 @@ def cmd_verify(args) -> int:
     return 0 if result.passed else 1
 
 
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"takes a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"takes a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def cmd_check(args) -> int:
     from .claims import run_check
-    return run_check(args.notes, args.json, sys.stdout, sys.stderr)
+    return run_check(args.notes, args.json, sys.stdout, sys.stderr, allow_model_path=args.allow_model_path,
+                     claim_seconds=args.claim_seconds, seconds=args.seconds, max_claims=args.max_claims,
+                     debug=args.debug)
 
 
 def cmd_report(args) -> int:
@@ -145,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check", help="check a hand derivation claim by claim")
     k.add_argument("notes")
     k.add_argument("--json", action="store_true")
+    k.add_argument("--allow-model-path", action="store_true",
+                   help="let 'model PATH' name an absolute path or a file outside the claims file's folder")
+    k.add_argument("--claim-seconds", type=_positive_seconds, default=None, metavar="S",
+                   help="time limit per claim, all its work included (default 20); "
+                        "a claim past it is undecided")
+    k.add_argument("--seconds", type=_positive_seconds, default=600.0, metavar="S",
+                   help="time limit of the whole command (default 600); claims left are undecided")
+    k.add_argument("--max-claims", type=_positive_count, default=500, metavar="N",
+                   help="most claims one file may hold (default 500); more is an input error")
     k.set_defaults(fn=cmd_check)
     r = sub.add_parser("report", help="LaTeX derivation report (.tex or .pdf)")
     r.add_argument("source")

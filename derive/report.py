@@ -867,7 +867,10 @@ def numeric_section(doc: Doc, w: ModelWriter, code: str, sizes, seed: int, entri
         if "--entries" in note:
             continue
         doc.para(escape_text("Note: " + note + "."))
-    doc.para(r"\textbf{" + escape_text(conclusion(result)[len("result: "):]) + ".}")
+    verdict = conclusion(result)[len("result: "):]
+    if verdict == "all checks agree":
+        verdict = "every numeric check agrees"
+    doc.para(r"\textbf{Result: " + escape_text(verdict) + ".}")
     return result.passed
 
 

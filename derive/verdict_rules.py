@@ -82,9 +82,8 @@ class Decider:
         self.combos = [ctx.sizes for ctx in checker.contexts]
 
     def tick(self, what: str):
-        from .verdicts import OutOfTime
-        if time.perf_counter() > self.deadline:
-            raise OutOfTime(f"while {what}")
+        """Say what is being done; raise ``OutOfTime`` past the claim's deadline."""
+        self.c.tick(what)
 
     # -- numeric classification --------------------------------------------
     def classify(self, tree: Node, data) -> tuple[str, dict]:
@@ -257,7 +256,9 @@ class Decider:
     def decide(self):
         from .verdicts import Result
         claim = self.claim
+        self.tick("reading the shapes of the claim")
         target, good, errors = self.c.conforming(claim)
+        self.tick("writing out the truth")
         truth = self.truth_text()
         if not good:
             return self.shape_verdict(target, errors, truth)
@@ -281,6 +282,7 @@ class Decider:
             return Result(claim, "undecided", "the floating-point screening says "
                           f"'{verdict}' but the symbolic proof did not close within its "
                           "simplification budget", reading=show(tree), truth=truth)
+        self.tick(f"explaining the verdict '{verdict}'")
         res = Result(claim, verdict, "", reading=show(tree) if has_dot(claim.rhs) else None,
                      dot_choices=describe_choices(choices) if choices else None, truth=truth,
                      sizes_proved=sizes, witness_gap=gap, entries_proved=entries)
@@ -364,6 +366,7 @@ class Decider:
             self.find_repair(res)
 
     def explain_wrong(self, res, tree, info, data, holding):
+        self.tick("computing a counterexample")
         res.counterexample = self.counterexample(tree, data)
         ce = res.counterexample
         text = "wrong"
@@ -431,13 +434,14 @@ class Decider:
 
         With ``near``, also note the first edit after which it holds for one part.
         """
-        start = time.perf_counter()
+        start = time.monotonic()
         target = self.c.model.shape(self.lhs)
         seen = set()
         tried = 0
         for edited, desc in edits(self.claim.rhs):
-            if time.perf_counter() - start > REPAIR_SECONDS or time.perf_counter() > self.deadline:
+            if time.monotonic() - start > REPAIR_SECONDS:
                 return
+            self.tick("looking for a one-edit repair")
             for tree, choices in readings(edited):
                 if tree in seen:
                     continue
