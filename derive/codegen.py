@@ -7,11 +7,12 @@ Only the adjoints that some gradient needs are computed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Dict, List, Optional, Set
 
 from . import __version__
-from .expr import Adj, Ref, Step, adjoint_refs, walk
-from .matrix import Adjoint, MatrixDerivation, Term, boundary_offsets, initial_state_terms, step_at
+from .expr import Adj, Call, Ref, SizeRef, Step, adjoint_refs, fix_steps, walk
+from .matrix import Adjoint, MatrixDerivation, Term, boundary_offsets, initial_state_terms
 from .hygiene import finalize, spelled_as
 from .model import Model
 from .numpy_printer import NumPyPrinter, py_name, size_name, variable
@@ -62,6 +63,16 @@ def _expected(dims, sizes):
 '''
 
 
+def docstring_text(text: str) -> str:
+    """User text (a file name) made safe inside the module's triple-quoted docstring."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def regenerate_command(model: Model, style: str = "") -> str:
+    """The command that writes this module again: the built-in's name, or the file's path, shell-quoted."""
+    return f"derive code {style + ' ' if style else ''}{model.command_argument()}"
+
+
 def _dims_code(shape, per_step: bool) -> str:
     dims = [d if isinstance(d, int) else size_name(d) for d in shape]
     if per_step:
@@ -69,9 +80,67 @@ def _dims_code(shape, per_step: bool) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+def whole_sum(term: Term) -> Term:
+    """A term summed over steps, written as one value: ``sum_t`` of its expression.
+
+    For a target the time loop does not sum into: a global after the loop
+    (``y`` read inside ``L = sum_t ...``) or one fixed step of a per-step
+    quantity (``h_T`` inside ``sum_t``), whose adjoint must be whole before
+    the backward loop reads it at that step.
+    """
+    return replace(term, expr=Call("sum_t", (term.expr,)), summed=False)
+
+
+def summed_in_loop(term: Term) -> bool:
+    """A term summed over steps that the backward loop adds up, one step at a time.
+
+    One that reads nothing at the step ``t`` (``sum_t b`` of a parameter, or
+    ``sum_t`` in a global computed before the loop) is the same at every step:
+    it is added whole after the loop (:func:`whole_sum`), where the adjoint it
+    reads may only then be complete.
+    """
+    return term.summed and any(isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel"
+                               for n in walk(term.expr))
+
+
 def targets_step_zero(term: Term) -> bool:
     """A term that exists only at step 0 (a state's initial value)."""
     return term.at is not None and term.at.kind == "abs" and term.at.offset == 0
+
+
+def live_derivation(derivation: MatrixDerivation) -> MatrixDerivation:
+    """The derivation without the terms that read an adjoint which is zero.
+
+    A quantity the loss does not depend on (``o_t`` that nothing reads) has no
+    adjoint, yet the terms its equation contributes to its operands read it
+    (``dL/dh_{t-1}`` gets ``... dL/do_t``): such a term is zero, and so is an
+    adjoint left with no other term. The live adjoints are the least set that
+    holds the loss's and every adjoint with a term reading live adjoints only.
+
+    Returns
+    -------
+    MatrixDerivation
+        ``derivation`` itself when nothing is dead; else a copy whose dead
+        adjoints are gone (a parameter's stays, with no terms).
+    """
+    adjoints = derivation.adjoints
+
+    def reads_live(term: Term, live: Set[str]) -> bool:
+        return all(a.name in live for a in adjoint_refs(term.expr))
+
+    live: Set[str] = set()
+    while True:
+        grown = {name for name, adjoint in adjoints.items() if any(reads_live(t, live) for t in adjoint.terms)}
+        if grown == live:
+            break
+        live = grown
+    kept = {name: [t for t in adjoint.terms if reads_live(t, live)] for name, adjoint in adjoints.items()}
+    if all(len(kept[name]) == len(adjoint.terms) for name, adjoint in adjoints.items()):
+        return derivation
+    params = {s.name for s in derivation.model.params}
+    pruned = {name: replace(adjoint, terms=kept[name]) for name, adjoint in adjoints.items()
+              if kept[name] or name in params}
+    return MatrixDerivation(derivation.model, pruned, derivation.constants)
 
 
 def needed_adjoints(derivation: MatrixDerivation, with_states: bool = True) -> Set[str]:
@@ -103,11 +172,11 @@ class ModuleWriter:
 
     def __init__(self, model: Model, derivation: MatrixDerivation):
         self.model = model
-        self.derivation = derivation
+        self.derivation = live_derivation(derivation)
         self.p = NumPyPrinter(model)
         self.lines: List[str] = []
         self.numbers = {eq.name: eq.number for eq in model.equations}
-        self.numbers.update(derivation.numbers())
+        self.numbers.update(derivation.numbers())  # as `derive show` numbers them, dead ones included
 
     def emit(self, text: str = "", indent: int = 0):
         self.lines.append(("    " * indent + text) if text else "")
@@ -121,7 +190,7 @@ class ModuleWriter:
         lhs = show(Adj(name, step))
         if term is None:
             return f"({self.numbers[name]}) {lhs}"
-        expr = step_at(term.expr, 0) if at_zero and not term.summed else term.expr
+        expr = fix_steps(term.expr, 0) if at_zero and not term.summed else term.expr
         prefix = "sum_t " if term.summed else ""
         return f"({self.numbers[name]}) {lhs} {'=' if first else '+='} {prefix}{show(expr)}"
 
@@ -176,14 +245,15 @@ class ModuleWriter:
 
     def header(self):
         model = self.model
-        self.emit(f'"""Loss and gradients of the model {model.name!r}, generated by derive {__version__}.')
+        self.emit(f'"""Loss and gradients of the model {docstring_text(repr(model.name))}, '
+                  f'generated by derive {__version__}.')
         self.emit()
         self.emit("Forward equations (numbers as in `derive show`):")
         for eq in model.equations:
             self.emit(f"    ({eq.number}) {model.display(eq.name, Step('rel', 0))} = {show(eq.expr)}")
         self.emit()
         self.emit("Interface: loss(params, data) and loss_and_gradients(params, data).")
-        self.emit(f"Regenerate rather than edit: derive code {model.name}")
+        self.emit(f"Regenerate rather than edit: {docstring_text(regenerate_command(model))}")
         self.emit('"""')
         self.emit()
 
@@ -203,6 +273,25 @@ class ModuleWriter:
         self.emit(f"CLASS_COUNTS = {{{classes}}}")
         sizes = ", ".join(f"{k!r}: {v!r}" for k, v in model.sizes.items())
         self.emit(f"DEFAULT_SIZES = {{{sizes}}}")
+
+    def array_sizes(self, optional: bool = False) -> Set[str]:
+        """The sizes that the shapes of the arguments fix (``_sizes`` reads them off).
+
+        With ``optional``, those of the initial states, which the caller may leave out.
+        """
+        model = self.model
+        if optional:
+            dims = [d for s in model.states for d in s.shape]
+        else:
+            dims = [d for s in model.params for d in s.shape]
+            dims += [d for s in model.data_symbols for d in self.data_dims(s)]
+        return {d for d in dims if isinstance(d, str)}
+
+    def sizes_as_numbers(self) -> Set[str]:
+        """The sizes that equations or gradients use as numbers (``/ B``)."""
+        trees = [eq.expr for eq in self.model.equations]
+        trees += [t.expr for a in self.derivation.adjoints.values() for t in a.terms]
+        return {n.name for tree in trees for n in walk(tree) if isinstance(n, SizeRef)}
 
     def sizes_function(self):
         self.emit("def _sizes(params, data):")
@@ -230,9 +319,16 @@ class ModuleWriter:
         self.emit("sizes = _sizes(params, data)", 1)
         used = sorted({d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)}
                       | {s.classes for s in model.symbols.values() if isinstance(s.classes, str)}
-                      | ({"T"} if model.has_steps else set()))
+                      | ({"T"} if model.has_steps else set()) | self.sizes_as_numbers())
+        fixed, optional = self.array_sizes(), self.array_sizes(optional=True)
         for size in used:
-            self.emit(f"{size_name(size)} = sizes[{size!r}]", 1)
+            if size in fixed:
+                self.emit(f"{size_name(size)} = sizes[{size!r}]", 1)
+            elif size in optional:
+                self.emit(f"{size_name(size)} = sizes.get({size!r}, DEFAULT_SIZES[{size!r}])"
+                          "  # an initial state's, when one is given", 1)
+            else:
+                self.emit(f"{size_name(size)} = DEFAULT_SIZES[{size!r}]  # in no array's shape", 1)
         floats = [f"params[{s.name!r}]" for s in model.params]
         floats += [f"data[{s.base!r}]" for s in model.data_symbols if s.classes is None]
         initial = tuple(s.base + "_0" for s in model.states)
@@ -307,7 +403,8 @@ class ModuleWriter:
     def gradient_function(self, needed: Set[str]):
         model, d = self.model, self.derivation
         loads_at, pre, steps, shared = self.gradient_preamble(needed)
-        if steps:
+        if steps or any(summed_in_loop(t) for name in shared for t in d.adjoints[name].terms):
+            loop_at = len(self.lines)
             self.emit("for t in range(T, 0, -1):", 1)
             for name in steps:
                 self.step_adjoint(name, 2)
@@ -318,14 +415,12 @@ class ModuleWriter:
                                         self.adjoint_comment(s.name, term, at_zero=True))
             for name in shared:
                 for term in d.adjoints[name].terms:
-                    if term.summed:
+                    if summed_in_loop(term):
                         self.accumulate(f"dL_d{variable(model, name)}", term, 2, False, False,
                                         self.adjoint_comment(name, term))
-        for name in pre + [s.name for s in model.params]:
-            for term in d.adjoints[name].terms:
-                if not term.summed:
-                    self.accumulate(f"dL_d{variable(model, name)}", term, 1, False, False,
-                                    self.adjoint_comment(name, term))
+            if len(self.lines) == loop_at + 1:  # every step adjoint lives at step 0 only (h_0 alone is read)
+                del self.lines[loop_at:]
+        self.after_loop_terms(pre)
         self.emit(f"grads = {{{', '.join(f'{s.name!r}: dL_d{variable(model, s.name)}' for s in model.params)}}}", 1)
         states = [s for s in model.states if s.name in needed]
         if states:
@@ -336,11 +431,26 @@ class ModuleWriter:
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
         self.insert_loads(loads_at)
 
-    def insert_loads(self, at: int):
-        """Read from the forward pass exactly the names the backward pass uses."""
+    def after_loop_terms(self, pre: List[str]):
+        """The terms of the globals and parameters that the backward loop does not add up."""
+        model = self.model
+        for name in pre + [s.name for s in model.params]:
+            for term in self.derivation.adjoints[name].terms:
+                if not summed_in_loop(term):
+                    term = whole_sum(term) if term.summed else term
+                    self.accumulate(f"dL_d{variable(model, name)}", term, 1, False, False,
+                                    self.adjoint_comment(name, term))
+
+    def insert_loads(self, at: int, later: List[str] = ()):
+        """Read from the forward pass exactly the names the backward pass uses.
+
+        ``later`` holds lines that will join the function after the loads (the fast style's
+        scratch allocations): the names they use are loaded too.
+        """
         import re
-        body = "\n".join(line for line in self.lines[at:] if not line.lstrip().startswith("#"))
+        body = "\n".join(line for line in list(self.lines[at:]) + list(later) if not line.lstrip().startswith("#"))
         code = re.sub(r"'[^']*'", "", body)  # names inside strings are not uses
+        code = re.sub(r"\.[A-Za-z_]\w*", "", code)  # nor attributes (h.T reads no size T)
         used = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", code))
         model = self.model
         names = [size_name(s) for s in sorted(model.sizes)] + ["dtype"]
@@ -354,12 +464,12 @@ class ModuleWriter:
         var = f"dL_d{variable(self.model, name)}"
         self.emit(f"{var} = np.zeros({_dims_code(sym.shape, False)}, dtype=dtype)", indent)
         for term in terms:
+            term = whole_sum(term) if term.summed else term
             self.accumulate(var, term, indent, False, False, self.adjoint_comment(name, term))
 
     def step_adjoint(self, name: str, indent: int):
-        terms = [t for t in self.derivation.adjoints[name].terms if not targets_step_zero(t)]
-        if any(t.summed for t in terms):
-            raise NotImplementedError(f"code generation for a sum over steps into {name}")
+        terms = [whole_sum(t) if t.summed else t
+                 for t in self.derivation.adjoints[name].terms if not targets_step_zero(t)]
         var = f"dL_d{variable(self.model, name)}[t]"
         ordered = sorted(terms, key=lambda t: bool(self.conditions(t, True)))
         first = True
@@ -374,7 +484,7 @@ class ModuleWriter:
             if term.summed:
                 continue  # accumulated in the backward loop
             self.emit(f"# {self.adjoint_comment(name, term, at_zero=True)}", indent)
-            code = f"dL_d{variable(self.model, name)}[0] += {self.p(step_at(term.expr, 0))}"
+            code = f"dL_d{variable(self.model, name)}[0] += {self.p(fix_steps(term.expr, 0))}"
             late = [o for o in boundary_offsets(term) if o > 1]
             if late:  # the consumer at step max(late) exists only when T reaches it
                 self.emit(f"if T >= {max(late)}:", indent)

@@ -56,13 +56,14 @@ import re
 from typing import Dict, List, Optional, Set, Tuple
 
 from .batch_split import NotSplittable, batch_split
-from .codegen import HELPERS, ModuleWriter, _dims_code, needed_adjoints, needed_values, targets_step_zero
+from .codegen import (HELPERS, ModuleWriter, _dims_code, docstring_text, regenerate_command, needed_adjoints, needed_values, targets_step_zero,
+                      summed_in_loop, whole_sum)
 from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, adjoint_refs, walk
 from .codegen_threads import PART_GRADIENT, PART_LOSS, batch_doc_lines, batch_entry_points
 from .matrix import Adjoint, MatrixDerivation, Term
 from .model import Model
 from .printer import show
-from .numpy_printer import NumPyPrinter, size_name, variable
+from .numpy_printer import NumPyPrinter, number_only, size_name, variable
 from .printer import PREC_POSTFIX
 
 FAST_HELPERS = '''
@@ -236,7 +237,7 @@ class FastPrinter(NumPyPrinter):
 
     def print_Call(self, node: Call) -> str:
         if node.fn == "tanh":
-            return f"_tanh({self.print(node.args[0])})"
+            return f"_tanh({self.argument(node.args[0])})"
         if node.fn == "sum_t":  # over the stored stack, not a Python loop over its steps
             sp = StackedPrinter(self.model)
             if sp.stacked(node.args[0]):
@@ -302,6 +303,8 @@ class StackedPrinter(FastPrinter):
     def print_Pick(self, node: Pick) -> str:
         if not self.stacked(node):
             return super().print_Pick(node)
+        if not self.stacked(node.x):  # one matrix picked by every step's classes: _pick_s wants a stack
+            raise Unstackable("pick")
         return f"_pick_s({self.print(node.x)}, {self.print(node.cls)})"
 
     def print_Call(self, node: Call) -> str:
@@ -403,7 +406,7 @@ class FastModuleWriter(ModuleWriter):
         if _simple(node):
             return self.p(node)
         if isinstance(node, Unary) and node.op == "T":
-            return self.operand(node.x, lines) + ".T"
+            return self.operand(node.x, lines) + ("" if self.shape(node.x) == (1, 1) else ".T")
         buf = self.scratch.take(self.shape(node))
         self.into(node, buf, lines)
         return buf
@@ -431,9 +434,12 @@ class FastModuleWriter(ModuleWriter):
             lines.append(f"{UFUNC[node.op]}({left}, {right}, out={out})")
         elif isinstance(node, Binary) and node.op == "@":
             left, right = self.operand(node.a, lines), self.operand(node.b, lines)
-            lines.append(f"_matmul({left}, {right}, out={out})")
+            scaling = (1, 1) in (self.shape(node.a), self.shape(node.b))  # a factor may be a scalar
+            lines.append(f"{'np.multiply' if scaling else '_matmul'}({left}, {right}, out={out})")
         elif isinstance(node, Binary) and node.op == "**" and isinstance(node.b, Num):
             base = self.in_place_argument(node.a, out, shape, lines)
+            if number_only(node.a) and _simple(node.a):
+                base = f"float({base})"  # NumPy refuses an integer to a negative power
             if node.b.value == 2:
                 lines.append(f"np.multiply({base}, {base}, out={out})")
             else:
@@ -652,6 +658,7 @@ class FastModuleWriter(ModuleWriter):
         if isinstance(expr, Binary) and expr.op == "+" and isinstance(expr.a, Binary) and expr.a.op == "@":
             expr, rest = expr.a, expr.b
         if (isinstance(expr, Binary) and expr.op == "@" and sp.stacked(expr)
+                and (1, 1) not in (self.shape(expr.a), self.shape(expr.b))  # a 1 x 1 factor may be a scalar
                 and self.shape(expr) == self.shape(whole)):  # the product fills the whole stack
             lines = [f"_matmul({sp(expr.a)}, {sp(expr.b)}, out={target})"]
             return lines + ([f"{target} += {sp(rest)}"] if rest is not None else [])
@@ -691,8 +698,6 @@ class FastModuleWriter(ModuleWriter):
 
         for name in steps:
             terms = self.step_terms(name)
-            if any(t.summed for t in terms):
-                raise NotImplementedError(f"code generation for a sum over steps into {name}")
             early = [t for t in terms if before_loop(t)]
             self.in_loop_terms[name] = [t for t in terms if t not in early]
             var = f"dL_d{variable(model, name)}"
@@ -738,7 +743,7 @@ class FastModuleWriter(ModuleWriter):
                                     self.adjoint_comment(st.name, term, at_zero=True))
         for name in shared:
             for term in d.adjoints[name].terms:
-                if term.summed:
+                if summed_in_loop(term):
                     if after_loop(term):
                         late.append((name, term))
                     else:
@@ -757,11 +762,7 @@ class FastModuleWriter(ModuleWriter):
                 self.emit(f"{var} += ({sp(e.args[0])}).sum(axis=0).sum(axis=-1, keepdims=True)", 1)
             else:
                 self.emit(f"{var} += ({sp(e)}).sum(axis=0)", 1)
-        for name in pre + [s.name for s in model.params]:
-            for term in d.adjoints[name].terms:
-                if not term.summed:
-                    self.accumulate(f"dL_d{variable(model, name)}", term, 1, False, False,
-                                    self.adjoint_comment(name, term))
+        self.after_loop_terms(pre)
         self.emit(f"grads = {{{', '.join(f'{s.name!r}: dL_d{variable(model, s.name)}' for s in model.params)}}}", 1)
         states = [s for s in model.states if s.name in needed]
         if states:
@@ -773,7 +774,7 @@ class FastModuleWriter(ModuleWriter):
                 self.initial_state_adjoint(s.name, 2)
                 self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0].copy()", 2)
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
-        self.insert_loads(loads_at)
+        self.insert_loads(loads_at, self.scratch.allocations())
         self.lines[start:] = self.insert_allocations(self.lines[start:])
 
     def hoist_factors(self, in_loop) -> Dict[str, Node]:
@@ -849,7 +850,8 @@ class FastModuleWriter(ModuleWriter):
 
     def step_terms(self, name: str) -> List[Term]:
         """A step adjoint's terms at steps 1..T (not those gathered into a state's step 0)."""
-        return [t for t in self.derivation.adjoints[name].terms if not targets_step_zero(t)]
+        return [whole_sum(t) if t.summed else t
+                for t in self.derivation.adjoints[name].terms if not targets_step_zero(t)]
 
     def step_adjoint(self, name: str, indent: int):
         """The terms left for the loop; ``+=`` when some were computed before it."""
@@ -920,7 +922,8 @@ class FastModuleWriter(ModuleWriter):
         if self.split is not None:
             text += "\n\n" + "\n".join(batch_entry_points(self.model, self.split, self.data_dims)) + "\n"
         return text.replace("generated by derive", "fast style, generated by derive", 1) \
-                   .replace(f"derive code {self.model.name}", f"derive code --style fast {self.model.name}", 1)
+                   .replace(docstring_text(regenerate_command(self.model)),
+                            docstring_text(regenerate_command(self.model, "--style fast")), 1)
 
 
 def generate_fast_module(model: Model, derivation: MatrixDerivation) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import List, Tuple
+
 
 class InputError(Exception):
     """Bad user input at a known place.
@@ -33,14 +36,51 @@ class InputError(Exception):
         if self.line:
             where += f":{self.line}:{self.column}"
         text = f"{where}: error: {self.message}"
-        if self.line_text:
-            shown = self.line_text.rstrip("\n").expandtabs(1)
-            caret = " " * (max(self.column, 1) - 1) + "^"
-            text += f"\n    {shown}\n    {caret}"
+        if self.line_text or self.line:
+            shown, at = shown_line(self.line_text.rstrip("\r\n"), max(self.column, 1))
+            text += f"\n    {shown}\n    {' ' * (at - 1)}^"
         return text
 
     def __str__(self) -> str:
         return self.format()
+
+
+SHOWN_WIDTH = 160
+"""Most characters of a source line shown under a message; a longer one is cut around the column."""
+
+
+def shown_line(line: str, column: int) -> Tuple[str, int]:
+    """The line as printed under a message, and the column of the caret in it.
+
+    One character stays one character, so the caret stays under its column:
+    a tab is a space and a character a terminal would not print as itself (a
+    control character, NUL, an escape sequence, a lone surrogate) is ``?``.
+    A line longer than :data:`SHOWN_WIDTH` is cut to a window around the
+    column, marked ``…`` where cut.
+    """
+    shown = "".join(ch if ch.isprintable() else " " if ch == "\t" else "?" for ch in line)
+    if len(shown) <= SHOWN_WIDTH:
+        return shown, column
+    start = max(0, min(column - 1 - SHOWN_WIDTH // 2, len(shown) - SHOWN_WIDTH))
+    end = start + SHOWN_WIDTH
+    window = ("…" if start else "") + shown[start:end] + ("…" if end < len(shown) else "")
+    return window, column - start + (1 if start else 0)
+
+
+def split_lines(text: str) -> List[str]:
+    """The lines of ``text`` as an editor numbers them: ends are LF, CRLF or CR only.
+
+    ``str.splitlines`` also ends a line at a form feed, U+0085, U+2028 and
+    others, which would number lines differently from the editor the user
+    reads the message in; inside a line those characters are white space.
+    """
+    lines = _LINE_END.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class SourceText:
@@ -49,7 +89,7 @@ class SourceText:
     def __init__(self, text: str, path: str):
         self.text = text
         self.path = path
-        self.lines = text.splitlines()
+        self.lines = split_lines(text)
 
     def error(self, message: str, pos) -> InputError:
         """An :class:`InputError` at ``pos`` = (line, column) or None."""

@@ -207,15 +207,36 @@ def transform(node: Node, fn) -> Node:
     return fn(node)
 
 
+def _outside_step_sums(node: Node, fn) -> Node:
+    """:func:`transform`, leaving the inside of every ``sum_t`` as it is (its ``t`` is its own)."""
+    if isinstance(node, Call) and node.fn == "sum_t":
+        return node
+    kids = node.children()
+    if kids:
+        node = node.rebuild(tuple(_outside_step_sums(k, fn) for k in kids))
+    return fn(node)
+
+
 def shift_steps(node: Node, by: int) -> Node:
-    """Move every relative step in the tree by ``by``."""
+    """Move every relative step in the tree by ``by`` (not those a ``sum_t`` inside it sums over)."""
 
     def move(n):
         if isinstance(n, (Ref, Adj)) and n.step is not None:
             return replace(n, step=n.step.shifted(by))
         return n
 
-    return transform(node, move)
+    return _outside_step_sums(node, move)
+
+
+def fix_steps(node: Node, t: int) -> Node:
+    """Every relative step made the fixed step ``t + offset`` (not those a ``sum_t`` inside sums over)."""
+
+    def fix(n):
+        if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":
+            return replace(n, step=Step("abs", t + n.step.offset))
+        return n
+
+    return _outside_step_sums(node, fix)
 
 
 def adjoint_refs(node: Node):

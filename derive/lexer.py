@@ -85,6 +85,8 @@ def tokenize(line: str, lineno: int, src: SourceText, claims: bool = False) -> L
             j = i
             while j < len(line) and line[j] in SUPERSCRIPT_DIGITS:
                 j += 1
+            if j - i > MAX_DIGITS:
+                raise src.error(f"number too long (at most {MAX_DIGITS} digits)", (lineno, i + 1))
             tokens.append(Token("OP", "**", i + 1))
             tokens.append(Token("NUM", line[i:j].translate(_FROM_SUPERSCRIPT), i + 1))
             i = j

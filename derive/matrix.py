@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
 from .expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step,
-                   adjoint_refs, shift_steps, transform)
+                   adjoint_refs, fix_steps, shift_steps, transform)
 from .model import Equation, Model
 from .rules import vjp
 from .simplify import simplify
@@ -251,12 +251,8 @@ def derive_matrix(model: Model) -> MatrixDerivation:
 
 
 def step_at(expr: Node, t: int) -> Node:
-    """``expr`` with every relative step made absolute at step ``t``."""
-    def fix(n):
-        if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":
-            return replace(n, step=Step("abs", t + n.step.offset))
-        return n
-    return transform(expr, fix)
+    """``expr`` with every relative step made absolute at step ``t`` (not those a ``sum_t`` sums over)."""
+    return fix_steps(expr, t)
 
 
 def in_range(term: Term, t: Optional[int], T: int) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .expr import Adj, Call, Num, Pick, Ref, SizeRef, Step
+from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from .hygiene import size_placeholder, symbol_placeholder
-from .printer import PREC_POSTFIX, NotationPrinter
+from .printer import BINARY_PREC, PREC_POSTFIX, NotationPrinter
 
 FUNCTION_CODE = {
     "tanh": "np.tanh({})", "exp": "np.exp({})", "log": "np.log({})",
@@ -14,6 +14,12 @@ FUNCTION_CODE = {
     "ones_like": "np.ones_like({})",
 }
 METHOD_STYLE = {"rowsum", "colsum"}
+
+
+def number_only(node: Node) -> bool:
+    """A tree of numbers and sizes alone: its value is a scalar, an ``int`` where Python or NumPy keeps one."""
+    return all(isinstance(n, (Num, SizeRef, Unary, Binary)) or (isinstance(n, Call) and n.fn != "softmax")
+               for n in walk(node))
 
 
 def py_name(name: str) -> str:
@@ -82,10 +88,27 @@ class NumPyPrinter(NotationPrinter):
             return var
         return f"{var}[{step_index(node.step, False)}]"
 
+    def one_by_one(self, node: Node) -> bool:
+        """Whether ``node`` is 1 x 1: its value may be a Python or NumPy scalar (``np.sum``, ``B``)."""
+        return self.model.shape(node) == (1, 1)
+
+    def argument(self, node: Node) -> str:
+        """A function's argument; numbers and sizes in floating point (``np.sum(3)`` is an integer)."""
+        return f"float({self.print(node)})" if number_only(node) else self.print(node)
+
     def print_Unary(self, node):
         if node.op == "T":
+            if self.one_by_one(node.x):  # the transpose of a 1 x 1 is itself, and a scalar has no .T
+                return self.wrap(node.x, PREC_POSTFIX)
             return self.wrap(node.x, PREC_POSTFIX) + ".T"
         return super().print_Unary(node)
+
+    def print_Binary(self, node):
+        if node.op == "@" and (self.one_by_one(node.a) or self.one_by_one(node.b)):
+            # a product with a 1 x 1 factor is a scaling, and NumPy's @ refuses a scalar
+            p = BINARY_PREC["*"]
+            return f"{self.wrap(node.a, p)} * {self.wrap(node.b, p + 1)}"
+        return super().print_Binary(node)
 
     def print_Pick(self, node: Pick) -> str:
         return f"_pick({self.print(node.x)}, {self.print(node.cls)})"
@@ -99,5 +122,9 @@ class NumPyPrinter(NotationPrinter):
             return f"sum({self.print(node.args[0])} for t in range(1, T + 1))"
         arg = node.args[0]
         if node.fn in METHOD_STYLE:
+            if self.one_by_one(arg):  # the row (column) sums of a 1 x 1 are itself
+                return self.wrap(arg, PREC_POSTFIX)
             return FUNCTION_CODE[node.fn].format(self.wrap(arg, PREC_POSTFIX))
-        return FUNCTION_CODE[node.fn].format(self.print(arg))
+        if node.fn == "softmax" and self.one_by_one(arg):  # _softmax reduces over axis 0
+            return f"_softmax(np.reshape({self.argument(arg)}, (1, 1)))"
+        return FUNCTION_CODE[node.fn].format(self.argument(arg))

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import List, Optional, Tuple
 
-from .errors import SourceText
-from .expr import FUNCTIONS, Adj, Binary, Call, Node, Num, Pick, Ref, Step, Unary
+from .errors import InputError, SourceText, split_lines
+from .expr import FUNCTIONS, Adj, Binary, Call, Node, Num, Pick, Ref, Step, Unary, walk
 from .lexer import Token, strip_comment, tokenize
 
-STEP_SUB = re.compile(r"^\s*(t|T)\s*(?:([+-])\s*(\d+))?\s*$")
+STEP_SUB = re.compile(r"^\s*(t|T)\s*(?:([+-])\s*([0-9]+))?\s*$")
 DECLARATION_KINDS = ("param", "input", "target", "state")
 BINARY_PRECEDENCE = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20, "dot": 20, "×": 20}
 PREFIX_PRECEDENCE = 30
@@ -28,11 +28,15 @@ POWER_PRECEDENCE = 40
 
 
 def parse_step(text: str) -> Optional[Step]:
-    """``t-1`` -> Step(rel, -1); ``T`` -> Step(last); ``2`` -> Step(abs, 2); else None."""
-    if text.isdigit():
-        return Step("abs", int(text))
+    """``t-1`` -> Step(rel, -1); ``T`` -> Step(last); ``2`` -> Step(abs, 2); else None.
+
+    Only ASCII digits count (``h_{²}`` or ``h_{१}`` is no step), and a number of
+    more than :data:`MAX_STEP_DIGITS` digits is none either.
+    """
+    if text.isascii() and text.isdigit():
+        return Step("abs", int(text)) if len(text.lstrip("0")) <= MAX_STEP_DIGITS else None
     m = STEP_SUB.match(text)
-    if not m:
+    if not m or len((m.group(3) or "").lstrip("0")) > MAX_STEP_DIGITS:
         return None
     offset = int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
     return Step("rel" if m.group(1) == "t" else "last", offset)
@@ -58,6 +62,18 @@ class Statement:
 
 MAX_SIZE = 10 ** 8
 """Largest size a model may declare."""
+
+MAX_STEP_DIGITS = 9
+"""Most digits of a step number (``h_{T-5}``, ``x_2``): a step is at most a size."""
+
+MAX_LINE = 10_000
+"""Most characters of a statement (its comment aside): a longer one is not a hand-written line."""
+
+MAX_TEXT = 1_000_000
+"""Most characters of a model or claims file."""
+
+MAX_STATEMENTS = 2_000
+"""Most statements of a file: every later stage's work grows with them (a model has a few dozen)."""
 
 MAX_NESTING = 60
 """Most nested sub-expressions one statement may hold (parentheses, signs, powers)."""
@@ -309,6 +325,8 @@ class LineParser:
     def dim(self):
         tok = self.tok
         if tok.kind == "NUM" and tok.text.isdigit():
+            if not 1 <= int(tok.text) <= MAX_SIZE:
+                raise self.error(f"a dimension must be a whole number from 1 to {MAX_SIZE:,}")
             self.i += 1
             return int(tok.text), self.pos(tok)
         if tok.kind == "NAME" and tok.sub is None:
@@ -401,6 +419,10 @@ class LineParser:
             raise self.error("expected an expression after '='")
         st.expr = self.expression()
         self.expect_end()
+        dot = next((n for n in walk(st.expr) if isinstance(n, Binary) and n.op == "dot"), None)
+        if dot is not None:  # the notes' product: a claim may leave it open, an equation may not
+            raise self.src.error("'⋅' is ambiguous in an equation: write @ for the matrix product or * for "
+                                 "the elementwise one", dot.pos)
         return st
 
 
@@ -423,11 +445,24 @@ def parse_statements(src: SourceText, claims: bool = False) -> List[Statement]:
         At the first line that does not parse.
     """
     out = []
+    if len(src.text) > MAX_TEXT:
+        raise _too_large(src)
     for lineno, raw in enumerate(src.lines, start=1):
         line = strip_comment(raw)
         if not line.strip():
             continue
+        if len(line) > MAX_LINE:
+            raise src.error(f"line too long: {len(line):,} characters (at most {MAX_LINE:,}); "
+                            "split it into named quantities", (lineno, MAX_LINE + 1))
+        if len(out) == MAX_STATEMENTS:
+            column = len(line) - len(line.lstrip()) + 1
+            raise src.error(f"more than {MAX_STATEMENTS:,} statements in one file (a model is a few dozen "
+                            "lines)", (lineno, column))
         first_word = line.split(None, 1)[0]
+        if claims and first_word.startswith("model") and first_word != "model" and not re.match(
+                r"model[A-Za-z0-9_{]|model\s*=", line.lstrip()):
+            col = line.index("model") + 6
+            raise src.error("expected a space between 'model' and the model's name or path", (lineno, col))
         if claims and first_word == "model":
             col = line.index("model") + 1
             rest = line[col - 1 + len("model"):].strip()
@@ -451,3 +486,11 @@ def parse_statements(src: SourceText, claims: bool = False) -> List[Statement]:
             raise p.error("expected a declaration (size, param, input, target, state) "
                           "or an equation 'name = expression'")
     return out
+
+
+def _too_large(src: SourceText) -> InputError:
+    """The error of a text over :data:`MAX_TEXT` characters, at the first character past the limit."""
+    lines = split_lines(src.text[:MAX_TEXT + 1])
+    lineno, column = len(lines), max(1, len(lines[-1]))
+    return InputError(f"file too large: more than {MAX_TEXT:,} characters (a model or a hand derivation "
+                      "is a few thousand)", src.path, lineno, column, split_lines(src.text)[lineno - 1])

@@ -16,7 +16,7 @@ Each rule is proved against SymPy's scalar ``diff`` by ``tests/test_rules.py``.
 
 from __future__ import annotations
 
-from .expr import ONE, Binary, Call, Node, Num, SizeRef, Unary
+from .expr import ARITHMETIC, ONE, Binary, Call, Node, Num, SizeRef, Unary
 
 
 def neg(x):
@@ -85,10 +85,29 @@ def rule_key(node: Node) -> tuple:
 
 
 def vjp(node: Node, G: Node, out: Node, model):
-    """Adjoints of ``node``'s children given the adjoint ``G`` of ``node``."""
+    """Adjoints of ``node``'s children given the adjoint ``G`` of ``node``.
+
+    Where ``G`` is smaller than an elementwise ``node`` (a ``sum`` passed it
+    down to broadcast) and an operand is broadcast too (``S`` in ``sum(S +
+    A)``), that operand's adjoint is stretched to the node's shape first, so
+    that summing it back (:func:`derive.matrix.unbroadcast`) counts every
+    entry it was broadcast over.
+    """
     if isinstance(node, Call) and node.fn == "mean":
         return mean_rule(node, G, out, model)
     key = rule_key(node)
     if key not in VJP:
         raise NotImplementedError(f"no VJP rule for {key[0]}")
-    return VJP[key](node, G, out)
+    adjoints = VJP[key](node, G, out)
+    if isinstance(node, Binary) and node.op in ARITHMETIC and model.shape(G) != model.shape(node):
+        adjoints = tuple(_stretched(a, child, node, out, model) for a, child in zip(adjoints, node.children()))
+    return adjoints
+
+
+def _stretched(adjoint, child: Node, node: Node, out: Node, model):
+    """``adjoint * ones_like(...)`` of ``node``'s shape, for an operand ``node`` broadcasts."""
+    full = model.shape(node)
+    if adjoint is None or model.shape(child) == full or model.shape(adjoint) == full:
+        return adjoint
+    like = next((c for c in node.children() if model.shape(c) == full), out)
+    return mul(adjoint, Call("ones_like", (like,)))

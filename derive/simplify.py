@@ -14,6 +14,9 @@ from .expr import ARITHMETIC, ONE, ZERO, Binary, Call, Node, Num, SizeRef, Unary
 from .model import broadcast
 
 
+SUMS = ("sum", "mean", "rowsum", "colsum", "sum_t")
+
+
 def is_num(node: Node, value=None) -> bool:
     return isinstance(node, Num) and (value is None or node.value == value)
 
@@ -73,6 +76,8 @@ class Simplifier:
             return self.unary(node)
         if isinstance(node, Binary):
             return self.binary(node)
+        if isinstance(node, Call) and node.fn in SUMS and is_num(node.args[0], 0):
+            return ZERO  # a sum of zeros (what 0 * X became) is zero
         return node
 
     def unary(self, node: Unary) -> Node:
@@ -146,8 +151,8 @@ class Simplifier:
         if op == "**":
             if is_num(b, 1):
                 return a
-            if is_num(b, 0):
-                return ONE
+            if is_num(b, 0):  # a matrix of ones keeps its shape: rowsum(X**0) counts columns
+                return ONE if self.model.shape(a) == (1, 1) else Call("ones_like", (a,))
         return node
 
     def drop_ones(self, a: Node, b: Node) -> Optional[Node]:

@@ -90,3 +90,13 @@ def test_softmax_cross_entropy_fusion_proved():
     assert derivation.adjoints["A"].generic  # the unsimplified chain is kept
     assert prove_at(derivation, {"H": 3, "K": 2}).holds
     assert prove_at(derivation, {"H": 3, "K": 2}, use_generic=True).holds
+
+
+@pytest.mark.parametrize("expr", ["sum(S + A)", "sum(A - S)", "sum(rowsum(tanh(S) + A) * B)",
+                                  "sum(colsum(B * A))", "mean(B / (S * S + 1) + A)"])
+def test_broadcast_operand_under_a_reduction(expr):
+    # sum passes a 1 x 1 adjoint down to broadcast; the operand S (1 x 1) or B (H x 1) that the
+    # node broadcasts gets it summed over every entry it was stretched to, not once
+    model = load_text(HEADER + f"L = {expr}\n", "broadcast.rnn")
+    proof = prove_at(derive_matrix(model), {"H": 2, "K": 3}, seed=1)
+    assert proof.holds, [line.failures for line in proof.lines]
