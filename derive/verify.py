@@ -22,6 +22,7 @@ from numeric import (HAND_BPTT, CountingLoss, central_difference_estimates, comp
                      random_direction_check, random_params)
 
 from .codegen import generate_module
+from .errors import InputError
 from .exact import reverse_sweep, unroll
 from .loader import import_source
 from .matrix import MatrixDerivation
@@ -41,6 +42,10 @@ as rounding affects it. Central differences add their own estimated error
 per entry (:func:`numeric.central_difference_estimates`). A random
 direction agrees when ``|g.v - D_v| <= rtol |D_v| + atol |g|``.
 """
+
+ROUNDING_FLOOR = 64 * np.finfo(np.float64).eps
+"""An absolute difference no check holds against an entry: the rounding of order-one intermediate
+values (a softmax of one class has the gradient 0, computed as 1 - 1 plus rounding)."""
 
 #: checks whose disagreement is evidence of a wrong gradient on its own: each is exact to rounding
 DECISIVE = ("hand", "complex", "exact", "direction")
@@ -180,7 +185,7 @@ def judge(check: str, generated: Dict[str, np.ndarray], reference: Dict[str, np.
         shape = np.shape(generated[name])
         ok = oks[name]
         err = np.abs(gens[name] - ref)
-        allowed = rtol * np.abs(ref) + atol * scale
+        allowed = rtol * np.abs(ref) + atol * scale + ROUNDING_FLOOR
         if estimated is not None:
             allowed = allowed + np.asarray(estimated[name])
         bad = (err > allowed) & ok
@@ -253,6 +258,9 @@ def joint_loss(loss, states: List[str]):
 
 
 LARGE_FORWARD = 10 ** 6
+
+MEMORY_LIMIT = 4 * 2 ** 30
+"""Largest memory verify lets one forward pass's values take (bytes)."""
 
 
 def forward_values(model: Model, sizes: Dict[str, int]) -> int:
@@ -390,10 +398,17 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
         with the generated module's interface.
     """
     result = VerifyResult(model.name, dict(sizes), seed)
+    needed = 8 * 16 * forward_values(model, sizes)  # the stores of a complex pass and its temporaries
+    if needed > MEMORY_LIMIT:
+        raise InputError(f"these sizes need about {needed / 2**30:.0f} GiB for one complex-step pass "
+                         f"(limit {MEMORY_LIMIT / 2**30:.0f} GiB): give smaller ones with --size", model.path)
+    if source is None:  # derive's own module: an exception in it is a bug of derive's, not a verdict
+        return _verify(result, model, derivation, sizes, seed, entries, directions, hand, complex_entries,
+                       source)
     try:
         return _verify(result, model, derivation, sizes, seed, entries, directions, hand, complex_entries,
                        source)
-    except Exception as exc:  # the module under test failed: that is a verdict, not a crash of derive
+    except Exception as exc:  # the module under test failed: that is a verdict
         result.failure = f"the module raised {type(exc).__name__}: {exc}"
         return result
 
@@ -429,7 +444,8 @@ def _verify(result, model, derivation, sizes, seed, entries, directions, hand, c
                     for n in variables}
 
     rtol, atol = TOLERANCE["central"]
-    scale = max(float(np.max(np.abs(np.asarray(grads[n]).reshape(-1)[picked[n]]), initial=0.0)) for n in variables)
+    scale = max((float(np.max(np.abs(np.asarray(grads[n]).reshape(-1)[picked[n]]), initial=0.0))
+                 for n in variables), default=0.0)
 
     def settled(name):  # an entry that agrees at the first step needs no second one
         g = np.asarray(grads[name], dtype=float).reshape(-1)[picked[name]]

@@ -194,3 +194,35 @@ def test_battery_models_verify_without_a_false_mismatch(name):
     result = verify(model, derive_matrix(model), dict(model.sizes), seed=2)
     assert result.passed and not result.failure, [r for r in result.rows if not r.passed]
     assert any(r.parameter.endswith("_0") for r in result.rows) == bool(model.states)
+
+
+def test_a_one_class_softmax_whose_gradient_is_zero_agrees(tmp_path):
+    path = tmp_path / "one_class.rnn"
+    path.write_text("size H = 5, O = 1, B = 1, T = 2\nparam b0 : 1 x H\ninput x1 : O x B\ninput x2 : H x B\n"
+                    "target c_t : class O x B\no_t = x1 + ((b0 @ x2) / T)\ny_t = softmax(o_t)\n"
+                    "L_t = -sum(log(y_t[c_t]))\nL = sum_t L_t / B\n")
+    model = load_model(str(path))
+    assert verify(model, derive_matrix(model), dict(model.sizes), seed=0).passed
+
+
+def test_a_model_without_parameters_verifies_its_state(tmp_path):
+    path = tmp_path / "no_params.rnn"
+    path.write_text("size H = 2, T = 3\ninput x_t : H x 1\nstate h_t : H x 1 = 0\nh_t = tanh(h_{t-1} + x_t)\n"
+                    "L = sum(h_T)\n")
+    model = load_model(str(path))
+    result = verify(model, derive_matrix(model), dict(model.sizes), seed=0)
+    assert result.passed and {r.parameter for r in result.rows} == {"h_0"}
+
+
+def test_sizes_too_large_for_memory_are_an_input_error(capsys):
+    assert main(["verify", "elman-regression", "--size", "H=100000,B=100000"]) == 2
+    assert "give smaller ones with --size" in capsys.readouterr().err
+
+
+def test_an_exception_in_derives_own_module_is_not_a_verdict(monkeypatch):
+    import derive.verify as verify_module
+    model = load_model("elman-softmax")
+    monkeypatch.setattr(verify_module, "generate_module",
+                        lambda m, d: generate_module(m, d).replace("x[t - 1].T", "x[t + 1].T"))
+    with pytest.raises(IndexError):
+        verify(model, derive_matrix(model), dict(model.sizes), seed=0)
