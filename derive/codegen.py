@@ -491,6 +491,14 @@ class ModuleWriter:
                 self.emit(code, indent + 1)
             else:
                 self.emit(code, indent)
+        for term in self.derivation.adjoints[name].terms:
+            if term.at is not None and term.at.kind == "last" and term.at.offset < 0 and not term.summed:
+                # h_{T-k} is the initial state when T = k: the loop over t = T..1 never reaches it
+                self.emit(f"# {self.adjoint_comment(name, term, at_zero=True)} (when T = {-term.at.offset})",
+                          indent)
+                self.emit(f"if T == {-term.at.offset}:", indent)
+                self.emit(f"dL_d{variable(self.model, name)}[0] += {self.p(fix_steps(term.expr, 0))}",
+                          indent + 1)
 
 
 def adjoint_variables(model: Model, derivation: MatrixDerivation) -> Dict[str, str]:

@@ -226,3 +226,13 @@ def test_an_exception_in_derives_own_module_is_not_a_verdict(monkeypatch):
                         lambda m, d: generate_module(m, d).replace("x[t - 1].T", "x[t + 1].T"))
     with pytest.raises(IndexError):
         verify(model, derive_matrix(model), dict(model.sizes), seed=0)
+
+
+def test_a_fixed_step_that_is_the_initial_state_at_the_declared_T(tmp_path):
+    # h_{T-3} at T = 3 is h_0: the loop over t = T..1 never reaches it, so the module adds it after
+    path = tmp_path / "h_T3.rnn"
+    path.write_text("size H = 2, T = 3\nparam W : H x H\nstate h_t : H x 1 = 0\nh_t = tanh(W @ h_{t-1})\n"
+                    "L = sum(h_{T-3}) + sum(h_T)\n")
+    model = load_model(str(path))
+    for T in (3, 4):
+        assert verify(model, derive_matrix(model), {"H": 2, "T": T}, seed=0).passed
