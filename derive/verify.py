@@ -453,8 +453,7 @@ def _verify(result, model, derivation, sizes, seed, entries, directions, hand, c
 
     counted = {check: CountingLoss(loss) for check in PASS_CHECKS}
     recorder = BranchRecorder(module)
-    branches = recorder.take if recorder.FUNCTIONS and any(hasattr(module, f) for f in recorder.FUNCTIONS) \
-        else None
+    branches = recorder.take if any(hasattr(module, f) for f in recorder.FUNCTIONS) else None
     tasks = {  # the costliest first: two workers take them in this order
         "complex step": lambda: {n: complex_step(counted["complex step"], variables, data, n, picked_c[n])
                                  for n in variables},
