@@ -60,6 +60,23 @@ def _fit(label, array, dims, sizes):
 
 def _expected(dims, sizes):
     return tuple(d if isinstance(d, int) else sizes.get(d, d) for d in dims)
+
+
+def _check_keys(params, data):
+    """Refuse a key the model does not have (a misspelt h0 for h_0 would be ignored)."""
+    for what, given, known in (("params", params, PARAM_SHAPES), ("data", data, DATA_SHAPES)):
+        unknown = sorted(set(given) - set(known), key=str)
+        if unknown:
+            raise ValueError(f"{what} has {', '.join(map(repr, unknown))}, which the model does not have "
+                             f"(its {what}: {', '.join(map(repr, known))})")
+
+
+def _check_classes(name, array, count):
+    """Class numbers must be whole numbers in 0..count-1 (-1 would wrap around to the last class)."""
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"data[{name!r}] holds class numbers: whole numbers, not {array.dtype}")
+    if array.size and (array.min() < 0 or array.max() >= count):
+        raise ValueError(f"data[{name!r}] holds class numbers 0..{count - 1}; found {array.min()}..{array.max()}")
 '''
 
 
@@ -296,6 +313,7 @@ class ModuleWriter:
     def sizes_function(self):
         self.emit("def _sizes(params, data):")
         self.emit('"""Sizes read off the arrays; inconsistent shapes raise ValueError."""', 1)
+        self.emit("_check_keys(params, data)", 1)
         self.emit("sizes = {}", 1)
         self.emit("for name, dims in PARAM_SHAPES.items():", 1)
         self.emit('_fit(f"params[{name!r}]", np.asarray(params[name]), dims, sizes)', 2)
@@ -307,6 +325,12 @@ class ModuleWriter:
         self.emit("elif name in CLASS_COUNTS and array.ndim == len(dims) + 1 and array.shape[-1] == 1:", 3)
         self.emit("array = array.reshape(array.shape[:-1])", 4)
         self.emit('_fit(f"data[{name!r}]", array, dims, sizes)', 3)
+        self.emit("for name, count in CLASS_COUNTS.items():", 1)
+        self.emit("if name in data:", 2)
+        self.emit("count = count if isinstance(count, int) else sizes.get(count, DEFAULT_SIZES.get(count))", 3)
+        self.emit("_check_classes(name, np.asarray(data[name]), count)", 3)
+        self.emit('if sizes.get("T", 1) < 1:', 1)
+        self.emit('raise ValueError("the data has no steps (T = 0): give at least one")', 2)
         self.emit("return sizes", 1)
         self.emit()
         self.emit()

@@ -1,0 +1,39 @@
+"""The generated module refuses data it would otherwise misread silently."""
+
+import numpy as np
+import pytest
+
+from derive.build import load_model
+from derive.codegen import generate_module
+from derive.codegen_fast import generate_fast_module
+from derive.loader import import_source
+from derive.matrix import derive_matrix
+
+H, F, O, T = 4, 3, 5, 3
+
+
+@pytest.fixture(params=[generate_module, generate_fast_module], ids=["readable", "fast"])
+def module(request):
+    model = load_model("elman-softmax")
+    return import_source(request.param(model, derive_matrix(model)))
+
+
+def arrays():
+    rng = np.random.default_rng(0)
+    params = {"W_hh": rng.standard_normal((H, H)), "W_xh": rng.standard_normal((H, F)), "b_h": np.zeros((H, 1)),
+              "W_hy": rng.standard_normal((O, H)), "b_y": np.zeros((O, 1))}
+    return params, {"x": rng.standard_normal((T, F, 1)), "c": np.array([0, 4, 2])}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"c": np.array([0, -1, 2])}, "class numbers 0..4; found -1..2"),
+    ({"c": np.array([0, 5, 2])}, "class numbers 0..4; found 0..5"),
+    ({"c": np.array([0.0, 1.0, 2.0])}, "whole numbers, not float64"),
+    ({"h0": np.zeros((H, 1))}, "data has 'h0', which the model does not have"),
+    ({"x": np.zeros((0, F, 1)), "c": np.zeros(0, dtype=int)}, "no steps (T = 0)"),
+])
+def test_bad_data_is_refused_with_its_reason(module, change, words):
+    params, data = arrays()
+    assert np.isfinite(module.loss(params, data))
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        module.loss_and_gradients(params, dict(data, **change))
