@@ -108,7 +108,7 @@ def run_mutations(seed: int = 0) -> List[Caught]:
 
 def table(caught: List[Caught]) -> str:
     """The markdown table of the docs."""
-    from derive.verify import CHECK_NAMES
+    from derive.verify_rule import CHECK_NAMES
     lines = ["| model | slip | verify | checks that caught it |", "|---|---|---|---|"]
     for c in caught:
         found = [CHECK_NAMES[k] for k, v in c.verdicts.items() if v == "disagrees"] or c.evidence

@@ -121,7 +121,7 @@ def result_dict(r) -> dict:
 
 
 def json_document(notes, results, limits: dict | None = None) -> dict:
-    """The ``--json`` document of INTERFACE.md.
+    """The ``--json`` document of ``derive check`` (see the README).
 
     Parameters
     ----------

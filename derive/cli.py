@@ -81,7 +81,8 @@ def cmd_code(args) -> int:
 def cmd_verify(args) -> int:
     from .build import load_model
     from .matrix import derive_matrix
-    from .verify import format_result, verify
+    from .verify import verify
+    from .verify_rule import format_result
     model = load_model(args.model)
     sizes = _sizes_for(model, parse_sizes(args.size))
     missing = sorted({d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)}

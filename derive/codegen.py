@@ -1,4 +1,4 @@
-"""Emit the NumPy module of INTERFACE.md from the model and its matrix derivation.
+"""Emit the NumPy module (interface in the README) from the model and its matrix derivation.
 
 The module is vectorised over the batch with one loop over time forward and
 one backward; each statement carries the equation it computes as a comment.

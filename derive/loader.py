@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
+import importlib.util
 import linecache
 import sys
 from types import ModuleType
 
 
+class _SourceInMemory(importlib.abc.SourceLoader):
+    """An import loader whose "file" is a string: nothing is written to disk."""
+
+    def __init__(self, source: str, filename: str):
+        self.source = source
+        self.filename = filename
+
+    def get_filename(self, fullname: str) -> str:
+        return self.filename
+
+    def get_data(self, path: str) -> bytes:
+        return self.source.encode("utf-8")
+
+
 def import_source(source: str, name: str = "derive_generated") -> ModuleType:
-    """Compile ``source`` in memory and import it as a module; nothing is written to disk.
+    """Import ``source`` as a module through the import system, from memory.
 
     The text is registered with :mod:`linecache`, so tracebacks and
     debuggers show the generated lines.
@@ -18,13 +34,13 @@ def import_source(source: str, name: str = "derive_generated") -> ModuleType:
     module_name = f"{name}_{digest}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    filename = f"<derive generated module {module_name}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    module = ModuleType(module_name)
-    module.__file__ = filename
+    loader = _SourceInMemory(source, f"<derive generated module {module_name}>")
+    linecache.cache[loader.filename] = (len(source), None, source.splitlines(True), loader.filename)
+    spec = importlib.util.spec_from_loader(module_name, loader, origin=loader.filename)
+    module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        exec(compile(source, filename, "exec"), module.__dict__)  # derive's own output, see the docstring
+        loader.exec_module(module)
     except BaseException:
         del sys.modules[module_name]
         raise

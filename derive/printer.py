@@ -33,7 +33,7 @@ def precedence(node: Node) -> int:
 
 
 class NotationPrinter:
-    """Prints a tree in the notation of NOTATION.md (``W_hy.T @ dL/do_t``)."""
+    """Prints a tree in the notation (the README's grammar) (``W_hy.T @ dL/do_t``)."""
 
     op_text = {"+": " + ", "-": " - ", "*": " * ", "/": " / ", "@": " @ ",
                "**": "**", "dot": " ⋅ "}

@@ -811,7 +811,8 @@ CHECK_TITLES = [("hand", "hand BPTT"), ("complex", "complex step"), ("central", 
 
 
 def numeric_section(doc: Doc, w: ModelWriter, code: str, sizes, seed: int, entries: int) -> bool:
-    from .verify import TOLERANCE, conclusion, verify
+    from .verify import verify
+    from .verify_rule import TOLERANCE, conclusion
     model = w.model
     result = verify(model, w.d, sizes, seed=seed, entries=entries)
     doc.add(r"\section{Numeric evidence}\label{sec:numeric}", "")

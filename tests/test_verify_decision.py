@@ -12,7 +12,8 @@ from derive.cli import main
 from derive.codegen import generate_module
 from derive.loader import import_source
 from derive.matrix import derive_matrix
-from derive.verify import CheckRow, VerifyResult, conclusion, judge, verify
+from derive.verify import verify
+from derive.verify_rule import CheckRow, VerifyResult, conclusion, judge
 from numeric import central_difference_estimates, complex_step, random_params
 
 ROOT = Path(__file__).resolve().parent.parent
