@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .expr import Adj, Call, Node, Step, adjoint_refs, shift_steps, transform
-from .matrix import MatrixDerivation, step_at
+from .expr import Adj, Call, Node, Step, adjoint_refs, fix_steps, shift_steps, transform
+from .matrix import MatrixDerivation
 from .printer import NotationPrinter, show
 
 Label = tuple[str, str, int | None]  # (consumer, "rel" | "abs", offset or step)
@@ -80,14 +80,14 @@ class TermNamer:
         for term in terms:
             expr = term.expr
             if sym.per_step and lhs.step is not None and lhs.step.kind != "rel":
-                expr = step_at(expr, lhs.step.offset) if lhs.step.kind == "abs" else expr
+                expr = fix_steps(expr, lhs.step.offset) if lhs.step.kind == "abs" else expr
             elif sym.per_step and lhs.step is not None and lhs.step.offset:
                 expr = shift_steps(expr, lhs.step.offset)
             elif not sym.per_step and term.summed:
                 if kind == "rel":
                     expr = shift_steps(expr, v)
                 elif v is not None:
-                    expr = step_at(expr, v)
+                    expr = fix_steps(expr, v)
             out.append(self.relabel(expr, lhs))
         node = out[0]
         for e in out[1:]:
@@ -153,13 +153,13 @@ class TermNamer:
             for term in adj.terms:
                 expr = term.expr
                 if lhs.use is not None and term.summed:
-                    parts.append(show(step_at(expr, lhs.use.offset) if lhs.use.kind == "abs" else expr))
+                    parts.append(show(fix_steps(expr, lhs.use.offset) if lhs.use.kind == "abs" else expr))
                     continue
                 if self.model.symbols[lhs.name].per_step and lhs.step is not None and lhs.step.kind == "abs":
                     at = term.at
                     if at is not None and at.at(0, self.model.sizes.get("T") or 0) != lhs.step.offset:
                         continue
-                    expr = step_at(expr, lhs.step.offset)
+                    expr = fix_steps(expr, lhs.step.offset)
                     T = self.model.sizes.get("T") or 0
                     if any(a.step is not None and a.step.kind == "abs" and not 1 <= a.step.offset <= T
                            for a in adjoint_refs(expr)):

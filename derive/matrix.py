@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
 from .expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step,
-                   adjoint_refs, fix_steps, shift_steps, transform)
+                   adjoint_refs, shift_steps, transform)
 from .model import Equation, Model
 from .rules import vjp
 from .simplify import simplify
@@ -248,11 +248,6 @@ def derive_matrix(model: Model) -> MatrixDerivation:
         result.adjoints.setdefault(sym.name, Adjoint(sym.name, []))
     result.constants = constants
     return result
-
-
-def step_at(expr: Node, t: int) -> Node:
-    """``expr`` with every relative step made absolute at step ``t`` (not those a ``sum_t`` sums over)."""
-    return fix_steps(expr, t)
 
 
 def in_range(term: Term, t: Optional[int], T: int) -> bool:

@@ -31,9 +31,9 @@ from typing import Dict, List, Optional, TextIO
 from . import __version__
 from .errors import InputError
 from .files import publish
-from .expr import Adj, Binary, Call, Node, Pick, Ref, Step, Unary, adjoint_refs, walk
+from .expr import Adj, Binary, Call, Node, Pick, Ref, Step, Unary, adjoint_refs, fix_steps, walk
 from .latex import LatexPrinter, ascii_fold, escape_text, name_math, shape_math, step_math
-from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms, step_at
+from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms
 
 TEX_HINT = ("install TeX (Debian: apt-get install texlive-latex-base texlive-latex-recommended latexmk), "
             "or write the LaTeX source with -o FILE.tex")
@@ -496,7 +496,7 @@ class ModelWriter:
         parts = []
         for term in initial_state_terms(adjoint):
             parts.append(self.sum_terms([replace(term, at=None)], adjoint.name) if term.summed
-                         else self.tex(step_at(term.expr, 0)))
+                         else self.tex(fix_steps(term.expr, 0)))
         rhs = " + ".join(parts) or "0"
         self.doc.para(r"At $t = 0$ only the next step reads the initial state, which gives its gradient "
                       r"(the generated code returns it with \texttt{wrt{\ttfamily\char95}initial{\ttfamily\char95}state=True}):")

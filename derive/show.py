@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from .expr import Adj, Call, Step, adjoint_refs
-from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms, step_at
+from .expr import Adj, Call, Step, adjoint_refs, fix_steps
+from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms
 from .model import Model, shape_text
 from .printer import show
 from .prove import Proof
@@ -49,7 +49,7 @@ def initial_state_text(model: Model, adjoint: Adjoint) -> Optional[str]:
     sym = model.symbols[adjoint.name]
     if sym.kind != "state":
         return None
-    parts = [term_text(term, False) if term.summed else show(step_at(term.expr, 0))
+    parts = [term_text(term, False) if term.summed else show(fix_steps(term.expr, 0))
              for term in initial_state_terms(adjoint)]
     rhs = " + ".join(parts) or "0"
     return f"{show(Adj(adjoint.name, Step('abs', 0)))} = {rhs}"
