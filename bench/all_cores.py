@@ -51,7 +51,7 @@ def _problem(key: str):
 def child(problem_key: str, impl: str, threads: int, repeats: int) -> Dict[str, object]:
     """Run in the child: times of ``repeats`` gradient calls (after one warm-up)."""
     from bench.common import generated_module, run_times
-    from numeric import HAND_BPTT
+    from derive.numeric import HAND_BPTT
     p = _problem(problem_key)
     parts = 1
     if impl == "hand":

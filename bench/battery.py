@@ -45,9 +45,12 @@ DEFAULT_ENTRIES_ALL = ("relu_h32_regression",)
 CHILD = r"""
 import sys
 try:
-    import derive.verify_rule as V
-except ImportError:  # an older tree (--tree) keeps the rule in derive.verify
-    import derive.verify as V
+    import derive.verify.rule as V
+except ImportError:  # an older tree (--tree): the flat layout of before the stages
+    try:
+        import derive.verify_rule as V
+    except ImportError:
+        import derive.verify as V
 from derive.cli import main
 if hasattr(V, "VerifyResult") and hasattr(V, "format_result"):
     plain = V.VerifyResult.to_json
@@ -254,7 +257,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--entries-all", default=",".join(DEFAULT_ENTRIES_ALL),
                    help="models that get one more run per seed with --entries all (comma-separated names)")
     p.add_argument("--tree", type=Path, default=None,
-                   help="a directory holding another copy of the packages derive and numeric")
+                   help="a directory holding another copy of the package derive")
     p.add_argument("--python", default=sys.executable, help="the interpreter of the child processes")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before a run is stopped")
     p.add_argument("--title", default=None, help="heading of the table")

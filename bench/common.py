@@ -12,11 +12,11 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from derive.build import load_model
-from derive.codegen import generate_module
-from derive.loader import import_source
-from derive.matrix import derive_matrix
-from derive.model import Model
+from derive.model.build import load_model
+from derive.emit.readable import generate_module
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
+from derive.model.model import Model
 
 BENCH_DIR = Path(__file__).parent
 MODELS_DIR = BENCH_DIR / "models"
@@ -104,7 +104,7 @@ class Problem:
 def generated_module(model: Model, style: str = "readable"):
     derivation = derive_matrix(model)
     if style == "fast":
-        from derive.codegen_fast import generate_fast_module
+        from derive.emit.fast import generate_fast_module
         return import_source(generate_fast_module(model, derivation), "derive_bench_fast")
     return import_source(generate_module(model, derivation), "derive_bench")
 
@@ -115,7 +115,7 @@ def param_shapes(model: Model, sizes: Dict[str, int]):
 
 def regression_problem(seed: int = 0) -> Problem:
     """elman-regression at the notes' size: H=50, F=1, O=1, T=10, B=8317, h_0 = 0."""
-    from numeric import random_params
+    from derive.numeric import random_params
     model = load_model("elman-regression")
     sizes = dict(model.sizes)
     rng = np.random.default_rng(seed + 1)
@@ -128,7 +128,7 @@ def regression_problem(seed: int = 0) -> Problem:
 
 def char_problem(batch: int, seed: int = 0) -> Problem:
     """The character model: H=100, vocabulary V=65 (one-hot x_t, F = O = 65), T=25."""
-    from numeric import random_params
+    from derive.numeric import random_params
     if batch == 1:
         model = load_model("elman-softmax")
     else:

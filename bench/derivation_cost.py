@@ -2,9 +2,9 @@
 
 Three ways to the same gradients of ``elman-softmax``:
 
-- exact: :func:`derive.exact.derive_exact`, unroll with one symbol per
+- exact: :func:`derive.calculus.exact.derive_exact`, unroll with one symbol per
   intermediate entry, then a scalar reverse sweep (linear in T);
-- matrix: :func:`derive.matrix.derive_matrix`, the dimension-generic
+- matrix: :func:`derive.calculus.matrix.derive_matrix`, the dimension-generic
   recurrences (independent of T and H);
 - ``sympy.diff`` of the fully unrolled loss: every definition substituted
   into the loss (one SymPy expression of the parameters and inputs), then
@@ -30,8 +30,8 @@ def sizes_for(H: int, T: int) -> Dict[str, int]:
 
 
 def time_exact(H: int, T: int) -> float:
-    from derive.build import load_model
-    from derive.exact import derive_exact
+    from derive.model.build import load_model
+    from derive.calculus.exact import derive_exact
     model = load_model(MODEL)
     start = time.perf_counter()
     derive_exact(model, sizes_for(H, T))
@@ -39,8 +39,8 @@ def time_exact(H: int, T: int) -> float:
 
 
 def time_matrix(repeats: int = 5) -> float:
-    from derive.build import load_model
-    from derive.matrix import derive_matrix
+    from derive.model.build import load_model
+    from derive.calculus.matrix import derive_matrix
     model = load_model(MODEL)
     times = []
     for _ in range(repeats):
@@ -53,8 +53,8 @@ def time_matrix(repeats: int = 5) -> float:
 def sympy_diff_unrolled(H: int, T: int) -> dict:
     """Build the unrolled loss as one expression and diff it by every parameter entry (in this process)."""
     import sympy
-    from derive.build import load_model
-    from derive.exact import unroll
+    from derive.model.build import load_model
+    from derive.calculus.exact import unroll
     model = load_model(MODEL)
     u = unroll(model, sizes_for(H, T))
     start = time.perf_counter()

@@ -12,9 +12,9 @@ unbounded memory or a half-written output.
   notation's grammar (random models, mostly shape-correct, and claims).
   Case ``i`` of seed ``s`` depends on nothing else, so a run repeats exactly.
 * ``--inputs`` cases go through the front end in process
-  (:func:`derive.build.load_text`, :func:`derive.claims.read_claims`); every
-  accepted model also through :func:`derive.matrix.derive_matrix`,
-  :func:`derive.codegen.generate_module` and ``compile`` of the module text.
+  (:func:`derive.model.build.load_text`, :func:`derive.claims.read.read_claims`); every
+  accepted model also through :func:`derive.calculus.matrix.derive_matrix`,
+  :func:`derive.emit.readable.generate_module` and ``compile`` of the module text.
   They run in one worker process under a memory limit, watched by this one: a
   case that takes longer than ``--case-timeout`` is a hang, and the worker is
   restarted after it.
@@ -58,13 +58,13 @@ def _texts(patterns: Sequence[str]) -> List[Tuple[str, str]]:
             for pattern in patterns for p in sorted(ROOT.glob(pattern))]
 
 
-SEED_MODELS = _texts(["derive/builtin/*.rnn", "tests/data/*.rnn", "tests/data/battery/*.rnn", "bench/models/*.rnn"])
+SEED_MODELS = _texts(["derive/model/builtin/*.rnn", "tests/data/*.rnn", "tests/data/battery/*.rnn", "bench/models/*.rnn"])
 """(path, text) of every model file of the repository: the mutation seeds."""
 
 SEED_CLAIMS = _texts(["examples/*.claims", "tests/data/*.claims"])
 """(path, text) of every claims file of the repository."""
 
-BUILTINS = {Path(p).stem: t for p, t in SEED_MODELS if p.startswith("derive/builtin/")}
+BUILTINS = {Path(p).stem: t for p, t in SEED_MODELS if p.startswith("derive/model/builtin/")}
 
 
 # -- choices -----------------------------------------------------------------------------------
@@ -813,7 +813,7 @@ def case_for(seed: int, index: int, kind: Optional[str] = None) -> Case:
 
 # -- the contract, in process -------------------------------------------------------------------
 KNOWN_UNPOSITIONED = (
-    # derive/claims.py raises these without a line (a claims file that does not say which model,
+    # derive/claims/read.py raises these without a line (a claims file that does not say which model,
     # or has no claim, or is not UTF-8): reported, outside the front end's files.
     "no claims:", "no model:", "not UTF-8 text",
 )
@@ -892,7 +892,7 @@ def _is_utf8(text: str) -> bool:
 def _signature(err: BaseException) -> str:
     """The exception type and the innermost function of the project it came from."""
     frames = traceback.extract_tb(err.__traceback__)
-    ours = [f for f in frames if "/derive/" in f.filename or "/numeric/" in f.filename] or frames[-1:]
+    ours = [f for f in frames if "/derive/" in f.filename] or frames[-1:]
     where = ""
     if ours:
         f = ours[-1]
@@ -913,10 +913,10 @@ class Outcome:
 def front_end(case: Case, folder: str) -> Outcome:
     """Run the front end on a case in this process and classify what happened.
 
-    A model goes to :func:`derive.build.load_text` (or, when its text is not
-    valid UTF-8, to :func:`derive.build.load_model` on a file in ``folder``);
+    A model goes to :func:`derive.model.build.load_text` (or, when its text is not
+    valid UTF-8, to :func:`derive.model.build.load_model` on a file in ``folder``);
     a claims file is written to ``folder`` and read with
-    :func:`derive.claims.read_claims`.
+    :func:`derive.claims.read.read_claims`.
 
     Returns
     -------
@@ -925,8 +925,8 @@ def front_end(case: Case, folder: str) -> Outcome:
         InputError), ``bad-error`` (an InputError breaking the contract) or
         ``crash`` (any other exception).
     """
-    from derive.build import load_model, load_text
-    from derive.claims import read_claims
+    from derive.model.build import load_model, load_text
+    from derive.claims.read import read_claims
     from derive.errors import InputError
 
     data = to_bytes(case.text)
@@ -966,9 +966,9 @@ def front_end(case: Case, folder: str) -> Outcome:
 
 def back_end(model) -> Outcome:
     """Derive an accepted model, generate its module and compile the text (nothing runs)."""
-    from derive.codegen import generate_module
+    from derive.emit.readable import generate_module
     from derive.errors import InputError
-    from derive.matrix import derive_matrix
+    from derive.calculus.matrix import derive_matrix
 
     try:
         derivation = derive_matrix(model)

@@ -9,16 +9,16 @@ import numpy as np
 
 from bench.common import Problem, fmt_time, generated_module, median_times, problems, run_times, spread, table
 from bench.torch_models import TorchElman, torch_available
-from derive.expr import Binary, Call, Pick, Unary, walk
-from derive.matrix import derive_matrix
-from numeric import HAND_BPTT, HAND_LOSS
+from derive.notation.expr import Binary, Call, Pick, Unary, walk
+from derive.calculus.matrix import derive_matrix
+from derive.numeric import HAND_BPTT, HAND_LOSS
 
 TRANSCENDENTAL = {"tanh", "exp", "log", "sigmoid", "softmax"}
 
 
 def _fast_available() -> bool:
     try:
-        import derive.codegen_fast  # noqa: F401
+        import derive.emit.fast  # noqa: F401
     except ImportError:
         return False
     return True

@@ -7,7 +7,7 @@ import tracemalloc
 from typing import List
 
 from bench.common import generated_module, problems, table
-from numeric import HAND_BPTT
+from derive.numeric import HAND_BPTT
 
 
 def peak_bytes(fn) -> int:

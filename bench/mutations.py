@@ -84,10 +84,10 @@ def model_path(name: str) -> str:
 
 def run_mutations(seed: int = 0) -> List[Caught]:
     """Verify every mutated module; the models' derivations are made once each."""
-    from derive.build import load_model
-    from derive.codegen import generate_module
-    from derive.matrix import derive_matrix
-    from derive.verify import verify
+    from derive.model.build import load_model
+    from derive.emit.readable import generate_module
+    from derive.calculus.matrix import derive_matrix
+    from derive.verify.run import verify
 
     out = []
     loaded = {}
@@ -108,7 +108,7 @@ def run_mutations(seed: int = 0) -> List[Caught]:
 
 def table(caught: List[Caught]) -> str:
     """The markdown table of the docs."""
-    from derive.verify_rule import CHECK_NAMES
+    from derive.verify.rule import CHECK_NAMES
     lines = ["| model | slip | verify | checks that caught it |", "|---|---|---|---|"]
     for c in caught:
         found = [CHECK_NAMES[k] for k, v in c.verdicts.items() if v == "disagrees"] or c.evidence

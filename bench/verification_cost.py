@@ -17,7 +17,7 @@ from typing import List
 import numpy as np
 
 from bench.common import fmt_time, generated_module, median_times, regression_problem, table
-from numeric import CountingLoss, central_difference, complex_step, random_direction_check
+from derive.numeric import CountingLoss, central_difference, complex_step, random_direction_check
 
 
 def run(quick: bool = False, style: str = "fast") -> dict:
@@ -71,8 +71,8 @@ def run(quick: bool = False, style: str = "fast") -> dict:
 
 def _cli_verify(p) -> dict:
     """What ``derive verify elman-regression`` costs at this size: every check it runs, timed."""
-    from derive.matrix import derive_matrix
-    from derive.verify import default_complex_entries, default_entries, verify
+    from derive.calculus.matrix import derive_matrix
+    from derive.verify.run import default_complex_entries, default_entries, verify
     derivation = derive_matrix(p.model)
     start = time.perf_counter()
     result = verify(p.model, derivation, p.sizes, seed=0, entries=default_entries(p.model, p.sizes),

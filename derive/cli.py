@@ -28,7 +28,7 @@ def parse_sizes(text: Optional[str]) -> Dict[str, int]:
 
 
 def cmd_models(args) -> int:
-    from .build import builtin_names, load_model
+    from .model.build import builtin_names, load_model
     for name in builtin_names():
         model = load_model(name)
         first = model.source.splitlines()[0].lstrip("# ").strip()
@@ -47,10 +47,10 @@ def _sizes_for(model, overrides: Dict[str, int]) -> Dict[str, int]:
 
 
 def cmd_show(args) -> int:
-    from .build import load_model
-    from .matrix import derive_matrix
-    from .prove import prove
-    from .show import format_show
+    from .model.build import load_model
+    from .calculus.matrix import derive_matrix
+    from .calculus.prove import prove
+    from .calculus.show import format_show
     model = load_model(args.model)
     derivation = derive_matrix(model)
     proof = None if args.no_proof else prove(
@@ -60,13 +60,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_code(args) -> int:
-    from .build import load_model
-    from .codegen import generate_module
-    from .matrix import derive_matrix
+    from .model.build import load_model
+    from .emit.readable import generate_module
+    from .calculus.matrix import derive_matrix
     model = load_model(args.model)
     derivation = derive_matrix(model)
     if args.style == "fast":
-        from .codegen_fast import generate_fast_module
+        from .emit.fast import generate_fast_module
         source = generate_fast_module(model, derivation)
     else:
         source = generate_module(model, derivation)
@@ -79,10 +79,10 @@ def cmd_code(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .build import load_model
-    from .matrix import derive_matrix
-    from .verify import verify
-    from .verify_rule import format_result
+    from .model.build import load_model
+    from .calculus.matrix import derive_matrix
+    from .verify.run import verify
+    from .verify.rule import format_result
     model = load_model(args.model)
     sizes = _sizes_for(model, parse_sizes(args.size))
     missing = sorted({d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)}
@@ -91,7 +91,7 @@ def cmd_verify(args) -> int:
         missing.append("T")
     if missing:
         raise InputError(f"no value for size(s) {', '.join(missing)}: give them with --size", model.path)
-    from .verify import default_complex_entries, default_entries
+    from .verify.run import default_complex_entries, default_entries
     if args.entries is None:
         entries, complex_entries = default_entries(model, sizes), default_complex_entries(model, sizes)
     else:
@@ -125,14 +125,14 @@ def _positive_count(text: str) -> int:
 
 
 def cmd_check(args) -> int:
-    from .claims import run_check
+    from .claims.read import run_check
     return run_check(args.notes, args.json, sys.stdout, sys.stderr, allow_model_path=args.allow_model_path,
                      claim_seconds=args.claim_seconds, seconds=args.seconds, max_claims=args.max_claims,
                      debug=args.debug)
 
 
 def cmd_report(args) -> int:
-    from .report import run_report
+    from .report.run import run_report
     entries = None if args.entries is None or args.entries == "all" else int(args.entries)
     return run_report(args.source, args.output, args.seed, sys.stdout, sys.stderr,
                       sizes=parse_sizes(args.size) or None, entries=entries)

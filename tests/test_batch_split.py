@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derive.batch_split import NotSplittable, batch_split
-from derive.build import load_model, load_text
-from derive.codegen_fast import generate_fast_module
-from derive.loader import import_source
-from derive.matrix import derive_matrix
-from derive.verify import concrete_shape, random_data
-from numeric import random_params
+from derive.emit.batch_split import NotSplittable, batch_split
+from derive.model.build import load_model, load_text
+from derive.emit.fast import generate_fast_module
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
+from derive.verify.run import concrete_shape, random_data
+from derive.numeric import random_params
 
 ROOT = Path(__file__).resolve().parent.parent
 GRU = str(ROOT / "tests" / "data" / "gru.rnn")

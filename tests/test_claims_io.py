@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from derive.claims import read_claims, run_check
+from derive.claims.read import read_claims, run_check
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from derive import verdicts
-from derive.claims import ClaimLineErrors, read_claims, run_check
+from derive.claims import verdicts
+from derive.claims.read import ClaimLineErrors, read_claims, run_check
 from derive.cli import main
 from derive.errors import InputError
-from derive.verdicts import check_file, unrolled_entries
+from derive.claims.verdicts import check_file, unrolled_entries
 
-BUILTIN = Path(__file__).resolve().parent.parent / "derive" / "builtin" / "elman-softmax.rnn"
+BUILTIN = Path(__file__).resolve().parent.parent / "derive" / "model" / "builtin" / "elman-softmax.rnn"
 LSTM = Path(__file__).resolve().parent / "data" / "lstm.rnn"
 HOLDS = "claim dL/do_t = y_t - onehot(c_t)\n"
 PARTIAL = "claim dL/dh_t = W_hy.T @ dL/do_t\n"
@@ -327,7 +327,7 @@ def test_a_claim_that_needs_too_much_memory_is_undecided(tmp_path, monkeypatch):
 
 
 def test_an_internal_error_on_one_claim_leaves_the_others(tmp_path, monkeypatch):
-    from derive import verdict_rules
+    from derive.claims import decide as verdict_rules
     decide = verdict_rules.Decider.decide
 
     def broken(self):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from derive.claims import read_claims
-from derive.verdicts import check_file
+from derive.claims.read import read_claims
+from derive.claims.verdicts import check_file
 
 SOFTMAX = """\
 model elman-softmax
@@ -203,7 +203,7 @@ def test_dot_must_be_elementwise(mean_loss, softmax):
 
 
 def test_undecided_on_time_limit(tmp_path, monkeypatch):
-    from derive import verdicts
+    from derive.claims import verdicts
     monkeypatch.setattr(verdicts, "TIME_LIMIT", 0.0)
     path = tmp_path / "t.claims"
     path.write_text("model elman-softmax\nclaim dL/do_t = y_t - onehot(c_t)\n"

@@ -4,8 +4,8 @@ Inputs come from ``bench/fuzz.py``'s generator, drawn by hypothesis:
 mutations of the repository's model and claims files (characters, tokens,
 lines, unicode, NUL, BOM, CRLF, tabs, long numbers, deep nesting, huge sums,
 keywords as names, odd steps) and models and claims from the grammar. Each
-goes through :func:`derive.build.load_text` or the claims reader
-(:func:`derive.claims.read_claims`; no verdicts), and the error, if any,
+goes through :func:`derive.model.build.load_text` or the claims reader
+(:func:`derive.claims.read.read_claims`; no verdicts), and the error, if any,
 must be an :class:`~derive.errors.InputError` with a line and a column in
 the text and a caret under that column (:func:`bench.fuzz.error_problem`).
 ``python -m bench.fuzz`` runs the same generator for longer, end to end.
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.fuzz import Case, Chooser, contract_problem, generate_case
-from derive.build import load_text
+from derive.model.build import load_text
 from derive.errors import InputError
 
 

@@ -30,15 +30,15 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from derive.build import load_text
-from derive.codegen import generate_module
-from derive.codegen_fast import FastModuleWriter, generate_fast_module
+from derive.model.build import load_text
+from derive.emit.readable import generate_module
+from derive.emit.fast import FastModuleWriter, generate_fast_module
 from derive.errors import InputError
-from derive.loader import import_source
-from derive.matrix import derive_matrix
-from numeric import central_difference, random_params
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
+from derive.numeric import central_difference, random_params
 
-# Precedence of a piece of model text, as the parser reads it (derive/parse.py).
+# Precedence of a piece of model text, as the parser reads it (derive/notation/parse.py).
 SUM, SUM_T, PRODUCT, PREFIX, POWER, POSTFIX, ATOM = 10, 15, 20, 30, 40, 50, 60
 
 Dim = object  # a size name or the integer 1

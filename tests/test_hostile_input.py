@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from derive.build import load_text
+from derive.model.build import load_text
 from derive.cli import EXIT_INTERNAL, main
 from derive.errors import InputError
 
@@ -181,7 +181,7 @@ def test_a_byte_that_is_not_utf8_is_positioned(tmp_path, capsys):
 
 
 def test_a_model_word_glued_to_its_name_in_a_claims_file(tmp_path):
-    from derive.claims import read_claims
+    from derive.claims.read import read_claims
     path = tmp_path / "glued.claims"
     path.write_text("model elman-softmax\nmodel× elman-regression\nclaim dL/dy_t = 1\n")
     with pytest.raises(InputError, match="space between 'model'") as err:

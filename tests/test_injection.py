@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from derive.build import load_model
+from derive.model.build import load_model
 from derive.cli import main
-from derive.codegen import generate_module
-from derive.codegen_fast import generate_fast_module
-from derive.loader import import_source
-from derive.matrix import derive_matrix
+from derive.emit.readable import generate_module
+from derive.emit.fast import generate_fast_module
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
 
 DATA = Path(__file__).resolve().parent / "data"
 HOSTILE_NAME = 'x"""; __import__("os").system("touch PWNED"); """\\end{lstlisting}\\input{secret}'

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from derive.build import load_model
-from derive.codegen import generate_module
-from derive.codegen_fast import generate_fast_module
-from derive.loader import import_source
-from derive.matrix import derive_matrix
+from derive.model.build import load_model
+from derive.emit.readable import generate_module
+from derive.emit.fast import generate_fast_module
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
 
 H, F, O, T = 4, 3, 5, 3
 

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from derive.build import load_model
-from derive.codegen import generate_module
-from derive.codegen_fast import FastModuleWriter
+from derive.model.build import load_model
+from derive.emit.readable import generate_module
+from derive.emit.fast import FastModuleWriter
 from derive.errors import InputError
-from derive.loader import import_source
-from derive.matrix import derive_matrix
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
 
 TEMPLATE = """size {H} = 3, {F} = 2, {O} = 2, T = 3, {B} = 4
 param {P1} : {H} x {H}

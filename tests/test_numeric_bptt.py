@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from numeric.bptt import (
+from derive.numeric.bptt import (
     HAND_BPTT,
     HAND_LOSS,
     elman_regression_loss,
@@ -13,10 +13,10 @@ from numeric.bptt import (
     elman_softmax_loss,
     elman_softmax_loss_and_gradients,
 )
-from numeric.compare import compare_gradients
-from numeric.finite_diff import central_difference, complex_step
-from numeric.random_data import random_classes, random_inputs, random_params
-from numeric.shapes import elman_param_shapes
+from derive.numeric.compare import compare_gradients
+from derive.numeric.finite_diff import central_difference, complex_step
+from derive.numeric.random_data import random_classes, random_inputs, random_params
+from derive.numeric.shapes import elman_param_shapes
 
 
 def softmax_case(H=4, F=3, O=5, T=4, B=1, seed=0, h_0=False):

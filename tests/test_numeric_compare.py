@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from numeric.compare import compare_gradients, format_table
-from numeric.random_data import random_classes, random_inputs, random_params
+from derive.numeric.compare import compare_gradients, format_table
+from derive.numeric.random_data import random_classes, random_inputs, random_params
 
 
 def reference():

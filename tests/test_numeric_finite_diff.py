@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from numeric.bptt import elman_softmax_loss, elman_softmax_loss_and_gradients
-from numeric.finite_diff import (
+from derive.numeric.bptt import elman_softmax_loss, elman_softmax_loss_and_gradients
+from derive.numeric.finite_diff import (
     EPS,
     CountingLoss,
     central_difference,
@@ -13,8 +13,8 @@ from numeric.finite_diff import (
     random_direction_check,
     random_directions,
 )
-from numeric.random_data import random_classes, random_inputs, random_params
-from numeric.shapes import elman_param_shapes
+from derive.numeric.random_data import random_classes, random_inputs, random_params
+from derive.numeric.shapes import elman_param_shapes
 
 A = np.array([[0.5, -2.0, 3.0], [1.25, 4.0, -0.75]])
 C = np.array([[1.0, 0.0, -1.0], [2.0, -3.0, 0.5]])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from derive.build import load_text
+from derive.model.build import load_text
 from derive.cli import main
 from derive.errors import InputError
 

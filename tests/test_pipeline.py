@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derive.build import load_model
+from derive.model.build import load_model
 from derive.cli import main
-from derive.codegen import generate_module
-from derive.codegen_fast import generate_fast_module
-from derive.exact import unroll
-from derive.loader import import_source
-from derive.matrix import derive_matrix
-from derive.printer import show
-from derive.prove import default_proof_sizes, prove, prove_at
-from derive.show import adjoint_text
-from derive.verify import random_data
-from numeric import complex_step, compare_gradients, random_params
+from derive.emit.readable import generate_module
+from derive.emit.fast import generate_fast_module
+from derive.calculus.exact import unroll
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
+from derive.notation.printer import show
+from derive.calculus.prove import default_proof_sizes, prove, prove_at
+from derive.calculus.show import adjoint_text
+from derive.verify.run import random_data
+from derive.numeric import complex_step, compare_gradients, random_params
 
 DATA = Path(__file__).parent / "data"
 CELLS = {
@@ -174,7 +174,7 @@ def test_cli_verify_regression_small_batch(capsys):
 
 
 def test_verify_fewer_complex_step_entries():
-    from derive.verify import verify
+    from derive.verify.run import verify
     model = load_model("elman-regression")
     sizes = {"H": 6, "F": 2, "O": 2, "T": 3, "B": 4}
     result = verify(model, derive_matrix(model), sizes, seed=1, entries=6, complex_entries=2)
@@ -188,7 +188,7 @@ def test_verify_fewer_complex_step_entries():
 def test_verify_same_results_on_one_or_two_workers(monkeypatch):
     # the checks run two at a time where there are two cores: the errors, counts and their
     # order must not depend on it
-    import derive.verify as verify_module
+    import derive.verify.run as verify_module
     model = load_model("elman-regression")
     sizes = {"H": 5, "F": 2, "O": 3, "T": 4, "B": 6}
     monkeypatch.setattr(verify_module.os, "cpu_count", lambda: 2)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from derive import report as report_mod
-from derive.report import build_report, run_report
+from derive.report import run as report_mod
+from derive.report.run import build_report, run_report
 
 HERE = Path(__file__).parent
 CLAIMS = HERE / "data" / "report_claims.claims"

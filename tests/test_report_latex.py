@@ -1,9 +1,9 @@
 """The LaTeX printer and escaping behind ``derive report`` (no TeX needed)."""
 
-from derive.build import load_model, load_text
-from derive.expr import Adj, Binary, Num, Ref, Step, Unary
-from derive.latex import ascii_fold, escape_text, latex, name_math
-from derive.report import code_index, fmt_sci, is_claims_file
+from derive.model.build import load_model, load_text
+from derive.notation.expr import Adj, Binary, Num, Ref, Step, Unary
+from derive.report.latex import ascii_fold, escape_text, latex, name_math
+from derive.report.run import code_index, fmt_sci, is_claims_file
 
 T = Step("rel", 0)
 

@@ -6,10 +6,10 @@ with a free input ``Q``, so the adjoint reaching the primitive is generic.
 
 import pytest
 
-from derive.build import load_text
-from derive.matrix import derive_matrix
-from derive.prove import prove_at
-from derive.rules import VJP
+from derive.model.build import load_text
+from derive.calculus.matrix import derive_matrix
+from derive.calculus.prove import prove_at
+from derive.calculus.rules import VJP
 
 HEADER = """size H = 2, K = 3
 param A : H x K
@@ -67,8 +67,8 @@ def test_rule_proved(rule):
 
 def test_wrong_rule_is_caught(monkeypatch):
     """A tanh rule with (1 - h)**2 in place of 1 - h**2 must fail the proof."""
-    from derive import rules
-    from derive.expr import ONE, Binary, Num
+    from derive.calculus import rules
+    from derive.notation.expr import ONE, Binary, Num
     wrong = dict(rules.VJP)
     wrong[("tanh",)] = lambda n, G, out: (Binary("*", G, Binary("**", Binary("-", ONE, out), Num(2))),)
     monkeypatch.setattr(rules, "VJP", wrong)
@@ -84,7 +84,7 @@ def test_softmax_cross_entropy_fusion_proved():
     text = HEADER + "Y = softmax(A)\nL = -sum(log(Y[c])) / K\n"
     model = load_text(text, "fusion.rnn")
     derivation = derive_matrix(model)
-    from derive.printer import show
+    from derive.notation.printer import show
     (term,) = derivation.adjoints["A"].terms
     assert show(term.expr) == "-(1 / K * (onehot(c) - Y))"
     assert derivation.adjoints["A"].generic  # the unsimplified chain is kept

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derive.build import load_model
+from derive.model.build import load_model
 from derive.cli import main
-from derive.codegen import generate_module
-from derive.loader import import_source
-from derive.matrix import derive_matrix
-from derive.verify import verify
-from derive.verify_rule import CheckRow, VerifyResult, conclusion, judge
-from numeric import central_difference_estimates, complex_step, random_params
+from derive.emit.readable import generate_module
+from derive.emit.loader import import_source
+from derive.calculus.matrix import derive_matrix
+from derive.verify.run import verify
+from derive.verify.rule import CheckRow, VerifyResult, conclusion, judge
+from derive.numeric import central_difference_estimates, complex_step, random_params
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -142,7 +142,7 @@ def test_central_differences_take_the_second_step_only_where_in_doubt():
 
 
 def test_verify_skips_entries_at_a_relu_kink(tmp_path, monkeypatch):
-    import derive.verify as verify_module
+    import derive.verify.run as verify_module
     path = tmp_path / "kink.rnn"
     path.write_text("size F = 3, B = 4\nparam W : 1 x F\ninput x : F x B\nL = sum(relu(W @ x))\n")
     model = load_model(str(path))
@@ -221,7 +221,7 @@ def test_sizes_too_large_for_memory_are_an_input_error(capsys):
 
 
 def test_an_exception_in_derives_own_module_is_not_a_verdict(monkeypatch):
-    import derive.verify as verify_module
+    import derive.verify.run as verify_module
     model = load_model("elman-softmax")
     monkeypatch.setattr(verify_module, "generate_module",
                         lambda m, d: generate_module(m, d).replace("x[t - 1].T", "x[t + 1].T"))

@@ -1,0 +1,177 @@
+"""Readings of the notes' ambiguous ``⋅`` and one-edit variants of a claim.
+
+Both only build trees; :mod:`derive.verdicts` decides which ones hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from fractions import Fraction
+
+from ..notation.expr import Adj, Binary, Call, Node, Num, Ref, SizeRef, Unary
+from ..notation.printer import show
+
+PRODUCTS = ("@", "*", "dot")
+LOW = ("+", "-")
+HIGH = ("@", "*", "dot", "/")
+MAX_READINGS = 243
+
+Reading = tuple[Node, list[tuple[tuple, str]]]
+
+
+def readings(node: Node) -> list[Reading]:
+    """Every resolution of the ``dot`` products: ``@``, ``*``, or ``@`` with the
+    operands swapped (the notes' row-vector order).
+
+    Returns
+    -------
+    list of (tree, choices)
+        ``choices`` lists (position, how) for each ``⋅``, in reading order.
+    """
+    if isinstance(node, Binary):
+        out = []
+        for a, ca in readings(node.a):
+            for b, cb in readings(node.b):
+                if node.op != "dot":
+                    out.append((replace(node, a=a, b=b), ca + cb))
+                    continue
+                for how in ("@", "*", "@ swapped"):
+                    if how == "@ swapped":
+                        tree = Binary("@", b, a, pos=node.pos)
+                    else:
+                        tree = Binary(how, a, b, pos=node.pos)
+                    out.append((tree, ca + cb + [(node.pos, how)]))
+                if len(out) > MAX_READINGS:
+                    return out
+        return out
+    kids = node.children()
+    if not kids:
+        return [(node, [])]
+    combos: list[Reading] = [((), [])]
+    for k in kids:
+        combos = [(done + (tree,), c + ck) for done, c in combos for tree, ck in readings(k)]
+    return [(node.rebuild(tuple(done)), c) for done, c in combos]
+
+
+def has_dot(node: Node) -> bool:
+    if isinstance(node, Binary) and node.op == "dot":
+        return True
+    return any(has_dot(k) for k in node.children())
+
+
+def describe_choices(choices) -> str:
+    """``⋅ at column 24 as @, ⋅ at column 31 as *``."""
+    parts = []
+    for pos, how in choices:
+        where = f" at column {pos[1]}" if pos else ""
+        what = {"@": "@ (matrix product)", "*": "* (elementwise)",
+                "@ swapped": "@ with its operands swapped (the row-vector order)"}[how]
+        parts.append(f"⋅{where} as {what}")
+    return ", ".join(parts)
+
+
+# -- tree surgery ---------------------------------------------------------
+def subtrees(node: Node, path=()) -> Iterator[tuple[tuple, Node]]:
+    yield path, node
+    for k, child in enumerate(node.children()):
+        yield from subtrees(child, path + (k,))
+
+
+def replace_at(node: Node, path: tuple, new: Node) -> Node:
+    if not path:
+        return new
+    kids = list(node.children())
+    kids[path[0]] = replace_at(kids[path[0]], path[1:], new)
+    return node.rebuild(tuple(kids))
+
+
+def _chain(node: Node) -> tuple[list[Node], list[str]]:
+    """A left-associated product chain as factors and operators."""
+    if isinstance(node, Binary) and node.op in HIGH:
+        factors, ops = _chain(node.a)
+        return factors + [node.b], ops + [node.op]
+    return [node], []
+
+
+def _build(factors: list[Node], ops: list[str]) -> Node:
+    out = factors[0]
+    for f, op in zip(factors[1:], ops):
+        out = Binary(op, out, f)
+    return out
+
+
+def _is_scalar_leaf(node: Node) -> bool:
+    return isinstance(node, (Num, SizeRef))
+
+
+def edits(node: Node) -> Iterator[tuple[Node, str]]:
+    """Single edits of a claim tree, most likely slips first.
+
+    Yields
+    ------
+    (tree, description)
+    """
+    nodes = list(subtrees(node))
+    # a transpose added or removed
+    for path, n in nodes:
+        if isinstance(n, Unary) and n.op == "T":
+            yield replace_at(node, path, n.x), f"remove the transpose of {show(n.x)}"
+    for path, n in nodes:
+        if isinstance(n, (Ref, Adj, Binary, Call)) and not _is_scalar_leaf(n):
+            yield replace_at(node, path, Unary("T", n)), f"transpose {show(n)}"
+    # operand order
+    for path, n in nodes:
+        if isinstance(n, Binary) and n.op in PRODUCTS:
+            yield replace_at(node, path, replace(n, a=n.b, b=n.a)), \
+                f"swap the operands of {show(n)}"
+    # (1 - h)**2 -> 1 - h**2
+    for path, n in nodes:
+        if (isinstance(n, Binary) and n.op == "**" and isinstance(n.a, Binary) and n.a.op == "-"):
+            new = Binary("-", n.a.a, Binary("**", n.a.b, n.b))
+            yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
+    # 1 - h -> 1 - h**2
+    for path, n in nodes:
+        if (isinstance(n, Binary) and n.op == "-" and isinstance(n.a, Num) and n.a.value == 1
+                and isinstance(n.b, Ref)):
+            new = Binary("-", n.a, Binary("**", n.b, Num(Fraction(2))))
+            yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
+    # @ <-> *
+    for path, n in nodes:
+        if isinstance(n, Binary) and n.op in ("@", "*"):
+            other = "*" if n.op == "@" else "@"
+            yield replace_at(node, path, replace(n, op=other)), f"{other} for {n.op} in {show(n)}"
+    # missing parentheses around a sum inside a product chain
+    for path, n in nodes:
+        if isinstance(n, Binary) and n.op in LOW:
+            lf, lo = _chain(n.a)
+            rf, ro = _chain(n.b)
+            if len(lf) + len(rf) < 3:
+                continue
+            group = Binary(n.op, lf[-1], rf[0])
+            new = _build(lf[:-1] + [group] + rf[1:], lo + ro)
+            yield replace_at(node, path, new), f"parenthesise ({show(group)})"
+    # a step off by one
+    for path, n in nodes:
+        if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":
+            for by in (-1, 1):
+                new = replace(n, step=n.step.shifted(by))
+                yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
+    # a constant factor or a sign
+    for path, n in nodes:
+        if isinstance(n, Binary) and n.op in ("*", "/") and _is_scalar_leaf(n.b):
+            yield replace_at(node, path, n.a), f"drop the factor {n.op} {show(n.b)}"
+        if isinstance(n, Binary) and n.op == "*" and _is_scalar_leaf(n.a):
+            yield replace_at(node, path, n.b), f"drop the factor {show(n.a)} *"
+        if isinstance(n, Unary) and n.op == "neg":
+            yield replace_at(node, path, n.x), f"drop the minus sign of {show(n)}"
+    yield Unary("neg", node), "negate the whole right side"
+    # a term too many
+    for path, n in nodes:
+        if isinstance(n, Binary) and n.op in LOW:
+            yield replace_at(node, path, n.a), f"drop the term {show(n.b)}"
+            b = n.b if n.op == "+" else Unary("neg", n.b)
+            yield replace_at(node, path, b), f"drop the term {show(n.a)}"
+    yield Call("rowsum", (node,)), "sum over the batch (rowsum)"
+    if not any(isinstance(n, Call) and n.fn == "sum_t" for _, n in nodes):
+        yield Call("sum_t", (node,)), "sum over the steps (sum_t)"

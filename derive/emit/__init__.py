@@ -1,0 +1,1 @@
+"""Stage 4: NumPy code from a derivation: the printer, the readable and fast module writers, threads."""

@@ -1,0 +1,1 @@
+"""Stage 2: building a model from statements and checking its shapes."""
