@@ -26,7 +26,9 @@ import sympy
 
 from .entries import Mat, elementwise, zeros
 from .exact import ExactAdjoints, Unrolled, reverse_sweep, unroll
-from ..notation.expr import Adj
+from ..errors import InputError
+from ..model.build import check_sizes
+from ..notation.expr import Adj, Ref, walk
 from .matrix import MatrixDerivation, Term, in_range
 from ..model.model import Model
 
@@ -38,23 +40,51 @@ def _add(a: Optional[Mat], b: Mat) -> Mat:
 
 
 def default_proof_sizes(model: Model, count: int = 3) -> List[Dict[str, int]]:
-    """Three small size combinations with distinct values per size.
+    """Small size combinations to prove at, with distinct values per size.
 
     Distinct values make a transposed operand fail to conform; B > 1 and
-    T >= 3 are always among them.
+    T >= 3 are always among them.  T is at least the largest fixed step the
+    model reads (``h_4`` needs T >= 4).  A size no declared shape holds (a
+    constant such as ``L = sum(W) / K``, or T in a model without steps) keeps
+    its declared value: a generated module cannot read it off its inputs, so
+    it uses that value.  Where a constant is undefined at a combination
+    (``1/(H - 2)`` at H = 2), every size but T moves up until it is defined.
     """
-    names = [n for n in model.sizes if n != "T"]
+    shaped = {d for sym in model.symbols.values() if sym.shape for d in sym.shape if isinstance(d, str)}
+    fixed = {n: v for n, v in model.sizes.items()
+             if v is not None and n not in shaped and not (n == "T" and model.has_steps)}
+    names = [n for n in model.sizes if n != "T" and n not in fixed]
     patterns = [(2, 3, 4, 5, 2, 3), (3, 2, 2, 3, 4, 2), (2, 4, 3, 2, 3, 4)]
+    least_T = _least_T(model)
     combos = []
     for k in range(count):
         pattern = patterns[k % len(patterns)]
-        sizes = {}
-        for i, n in enumerate(names):
-                sizes[n] = pattern[(i + k) % len(pattern)]
-        if model.has_steps:
-            sizes["T"] = (3, 4, 3)[k % 3]
+        for shift in range(8):
+            sizes = {n: pattern[(i + k) % len(pattern)] + shift for i, n in enumerate(names)}
+            if "T" not in fixed and (model.has_steps or "T" in model.sizes):
+                sizes["T"] = max((3, 4, 3)[k % 3], least_T)
+            sizes.update(fixed)
+            try:
+                check_sizes(model, sizes)
+                break
+            except InputError:
+                continue
         combos.append(sizes)
     return combos
+
+
+def _least_T(model: Model) -> int:
+    """The smallest T at which every fixed step of the model lies within 0..T."""
+    least = 1
+    for eq in model.equations:
+        for node in walk(eq.expr):
+            step = getattr(node, "step", None)
+            if isinstance(node, Ref) and step is not None:
+                if step.kind == "abs":
+                    least = max(least, step.offset)
+                elif step.kind == "last":  # h_{T-k}: step 0 is a state's initial value, 1 for the rest
+                    least = max(least, -step.offset + (0 if model.symbols[node.name].kind == "state" else 1))
+    return least
 
 
 TRANSCENDENTAL = (sympy.exp, sympy.tanh, sympy.log, sympy.Heaviside, sympy.Max)

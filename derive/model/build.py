@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Tuple
 from ..errors import InputError, SourceText, split_lines
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from .model import Equation, Model, ShapeError, Symbol, shape_text
-from ..notation.parse import MAX_SIZE, MAX_STEP_DIGITS, MAX_TEXT, Statement, parse_statements
+from ..notation.expression_parser import MAX_STEP_DIGITS
+from ..notation.parse import MAX_SIZE, MAX_TEXT, Statement, parse_statements
 
 STEP_SUFFIX = re.compile(r"^(.+)_(T|[0-9]+)$")
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -403,6 +404,36 @@ def _short(v: Fraction) -> str:
     if len(text) <= 24:
         return text
     return f"{float(v):.3g}" if abs(v) < FLOAT_MAX else f"a {len(str(int(v)))}-digit number"
+
+
+def check_sizes(model: Model, sizes: Dict[str, int]) -> None:
+    """Refuse sizes (``--size T=2``, a claims file's ``size``) under which the model no longer holds.
+
+    The checks :func:`build_model` made against the declared sizes are made
+    again against ``sizes``: every fixed step within 0..T (``h_4`` needs
+    T >= 4) and every constant well defined (``1/(T-2)`` needs T != 2).
+
+    Raises
+    ------
+    InputError
+        At the step or the constant that fails, in the model's own text.
+    """
+    src = SourceText(model.source, model.path)
+    resolver = Resolver(src, sizes, model.symbols)
+    constants = ConstantCheck(src, sizes)
+    try:
+        for eq in model.equations:
+            for node in walk(eq.expr):
+                if isinstance(node, (Ref, Adj)) and node.step is not None and node.step.kind != "rel":
+                    resolver.check_range(node.name, node.step, node.pos or eq.pos)
+            constants.value(eq.expr)
+    except InputError as err:
+        raise InputError(f"{err.message} (with the sizes {_sizes_text(sizes)})", err.path, err.line,
+                         err.column, err.line_text) from None
+
+
+def _sizes_text(sizes: Dict[str, int]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in sizes.items())
 
 
 def load_text(text: str, path: str, name: Optional[str] = None) -> Model:

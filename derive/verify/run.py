@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..calculus.exact import reverse_sweep, unroll
 from ..emit.loader import import_source
 from ..calculus.matrix import MatrixDerivation
+from ..model.build import check_sizes
 from ..model.model import Model
 from ..calculus.prove import default_proof_sizes, numeric_values
 from .rule import TOLERANCE, VerifyResult, explain, judge
@@ -246,7 +247,14 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
     source : str, optional
         A module to check instead of the generated one (an edited copy, say),
         with the generated module's interface.
+
+    Raises
+    ------
+    InputError
+        When ``sizes`` put a fixed step of the model outside 0..T or make a
+        constant undefined, or need more memory than :data:`MEMORY_LIMIT`.
     """
+    check_sizes(model, sizes)
     result = VerifyResult(model.name, dict(sizes), seed)
     needed = 8 * 16 * forward_values(model, sizes)  # the stores of a complex pass and its temporaries
     if needed > MEMORY_LIMIT:

@@ -1,0 +1,103 @@
+"""Sizes chosen for proofs and checks, and sizes given by the user, against what the model reads.
+
+Each model here once crashed or gave a false MISMATCH: a fixed step past the
+proof's T, a size used only as a constant (which a generated module cannot
+read off its inputs), a constant undefined at a small proof size, and
+``--size`` making a fixed step fall past T.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from derive.calculus.matrix import derive_matrix
+from derive.calculus.prove import default_proof_sizes, prove
+from derive.cli import main
+from derive.errors import InputError
+from derive.model.build import check_sizes, load_text
+from derive.verify.run import verify
+
+FIXED_STEP = """size H = 2
+size T = 5
+param W : H x H
+input x_t : H x 1
+state h_t : H x 1 = 0
+h_t = tanh(W @ h_{t-1} + x_t)
+L = sum(h_4)
+"""
+
+FIXED_FROM_END = FIXED_STEP.replace("sum(h_4)", "sum(h_{T-4} * h_T)")
+
+T_AS_CONSTANT = """size H = 2
+size T = 4
+param W : H x 1
+L = sum(W * W) / (T - 2)
+"""
+
+SIZE_AS_CONSTANT = """size H = 2
+size K = 7
+param W : H x 1
+L = sum(W * W) / K
+"""
+
+UNDEFINED_AT_SMALL_SIZE = """size H = 5
+param W : H x 1
+L = sum(W * W) / (H - 2)
+"""
+
+MODELS = {"fixed step": FIXED_STEP, "fixed from end": FIXED_FROM_END, "T as constant": T_AS_CONSTANT,
+          "size as constant": SIZE_AS_CONSTANT, "undefined at small size": UNDEFINED_AT_SMALL_SIZE}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_proof_sizes_fit_the_model(name):
+    model = load_text(MODELS[name], f"{name}.rnn")
+    for sizes in default_proof_sizes(model):
+        check_sizes(model, sizes)  # raises if a fixed step or a constant does not fit
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_proof_holds_and_verify_agrees(name):
+    model = load_text(MODELS[name], f"{name}.rnn")
+    derivation = derive_matrix(model)
+    assert prove(derivation, seed=0).holds
+    sizes = {k: v for k, v in model.sizes.items() if v is not None}
+    result = verify(model, derivation, sizes, seed=0)
+    assert result.passed, result.failure
+
+
+def test_a_size_used_only_as_a_constant_keeps_its_value_in_the_proof():
+    model = load_text(SIZE_AS_CONSTANT, "k.rnn")
+    assert all(sizes["K"] == 7 for sizes in default_proof_sizes(model))
+    model = load_text(T_AS_CONSTANT, "t.rnn")
+    assert all(sizes["T"] == 4 for sizes in default_proof_sizes(model))
+
+
+def test_the_proof_reaches_the_largest_fixed_step():
+    model = load_text(FIXED_STEP, "f.rnn")
+    assert min(sizes["T"] for sizes in default_proof_sizes(model)) == 4
+
+
+def test_sizes_that_break_a_fixed_step_are_refused_at_the_step():
+    model = load_text(FIXED_STEP, "f.rnn")
+    with pytest.raises(InputError) as info:
+        check_sizes(model, {"H": 2, "T": 3})
+    err = info.value
+    assert (err.line, err.column) == (7, 9)
+    assert "h_4 is past the last step T = 3" in err.message and "T = 3" in err.message
+
+
+def test_verify_size_override_is_checked_against_the_model(tmp_path, capsys):
+    path = tmp_path / "f.rnn"
+    path.write_text(FIXED_STEP)
+    assert main(["verify", str(path), "--size", "T=2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:7:9: error: h_4 is past the last step T = 2" in err
+    assert "^" in err and "Traceback" not in err
+
+
+def test_verify_size_override_that_makes_a_constant_undefined(tmp_path, capsys):
+    path = tmp_path / "t.rnn"
+    path.write_text(T_AS_CONSTANT)
+    assert main(["verify", str(path), "--size", "T=2"]) == 2
+    assert "division by zero (with the sizes H = 2, T = 2)" in capsys.readouterr().err
