@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 from typing import Dict, List, Optional
 
 from .errors import InputError
 from .files import write_atomically
+from .limits import COMMAND_SECONDS, OutOfTime, time_limit
+
+MEMORY_GIB = 2.0
+"""Default of ``derive verify --memory``: the library's ``MEMORY_LIMIT`` in GiB (not imported, to keep start-up light)."""
 
 
 def parse_sizes(text: Optional[str]) -> Dict[str, int]:
@@ -34,16 +40,6 @@ def cmd_models(args) -> int:
         first = model.source.splitlines()[0].lstrip("# ").strip()
         print(f"{name:20s} {first}")
     return 0
-
-
-def _sizes_for(model, overrides: Dict[str, int]) -> Dict[str, int]:
-    unknown = sorted(set(overrides) - set(model.sizes))
-    if unknown:
-        raise InputError(f"--size names {', '.join(unknown)}, which the model does not declare "
-                         f"(its sizes: {', '.join(model.sizes)})", "--size")
-    sizes = {k: v for k, v in model.sizes.items() if v is not None}
-    sizes.update(overrides)
-    return sizes
 
 
 def cmd_show(args) -> int:
@@ -80,25 +76,19 @@ def cmd_code(args) -> int:
 
 def cmd_verify(args) -> int:
     from .model.build import load_model
+    from .model.sizes import sizes_for
     from .calculus.matrix import derive_matrix
-    from .verify.run import verify
+    from .verify.run import default_complex_entries, default_entries, verify
     from .verify.rule import format_result
     model = load_model(args.model)
-    sizes = _sizes_for(model, parse_sizes(args.size))
-    missing = sorted({d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)}
-                     - set(sizes))
-    if model.has_steps and "T" not in sizes:
-        missing.append("T")
-    if missing:
-        raise InputError(f"no value for size(s) {', '.join(missing)}: give them with --size", model.path)
-    from .verify.run import default_complex_entries, default_entries
+    sizes = sizes_for(model, parse_sizes(args.size))
     if args.entries is None:
         entries, complex_entries = default_entries(model, sizes), default_complex_entries(model, sizes)
     else:
         entries = complex_entries = None if args.entries == "all" else int(args.entries)
     print(f"derive verify: seed {args.seed}", file=sys.stderr)
     result = verify(model, derive_matrix(model), sizes, seed=args.seed, entries=entries,
-                    complex_entries=complex_entries)
+                    complex_entries=complex_entries, memory_limit=int(args.memory * 2 ** 30))
     if args.json:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
@@ -115,6 +105,23 @@ def _positive_seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"takes a number of seconds above 0, not {text!r}")
     return value
+
+
+def _positive_gib(text: str) -> float:
+    """An argparse type: a number of GiB above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value > 2 ** 20:
+        raise argparse.ArgumentTypeError(f"takes a number of GiB above 0, not {text!r}")
+    return value
+
+
+def _add_seconds(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seconds", type=_positive_seconds, default=COMMAND_SECONDS, metavar="S",
+                        help=f"time limit of the command (default {COMMAND_SECONDS:g}); past it, it stops "
+                             "with status 2 and writes nothing")
 
 
 def _positive_count(text: str) -> int:
@@ -147,12 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("--seed", type=int, default=0, help="seed of the proof's class targets and witness")
     s.add_argument("--no-proof", action="store_true", help="skip the symbolic proof")
+    _add_seconds(s)
     s.set_defaults(fn=cmd_show)
     c = sub.add_parser("code", help="emit the NumPy module")
     c.add_argument("model")
     c.add_argument("-o", "--output")
     c.add_argument("--style", choices=("readable", "fast"), default="readable",
                    help="readable (default) or fast (in-place buffers, cheaper tanh)")
+    _add_seconds(c)
     c.set_defaults(fn=cmd_code)
     v = sub.add_parser("verify", help="check the generated code numerically")
     v.add_argument("model")
@@ -162,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="entries per parameter for finite differences, or 'all' "
                         "(default 30; 5 when a forward pass computes over a million values)")
     v.add_argument("--json", action="store_true")
+    v.add_argument("--memory", type=_positive_gib, default=MEMORY_GIB, metavar="GIB",
+                   help=f"most memory one complex-step pass may take, as estimated from the sizes "
+                        f"(default {MEMORY_GIB:g}); larger sizes are refused before any work")
+    _add_seconds(v)
     v.set_defaults(fn=cmd_verify)
     k = sub.add_parser("check", help="check a hand derivation claim by claim")
     k.add_argument("notes")
@@ -183,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", help="override sizes of the numeric evidence, e.g. B=64")
     r.add_argument("--entries", default=None,
                    help="finite-difference entries per parameter (default: 10, or 3 for large models)")
+    _add_seconds(r)
     r.set_defaults(fn=cmd_report)
     return p
 
@@ -195,7 +209,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``derive`` command; returns the exit status.
 
     0: every check agrees / every claim holds; 1: a mismatch or a claim that
-    does not hold; 2: bad input (file, line, column and a caret); 3: an
+    does not hold; 2: bad input (file, line, column and a caret), or work
+    past a limit (``--seconds``, ``--memory``); 3: an
     internal error of derive (one line; the traceback with ``--debug``);
     130: interrupted.
     """
@@ -208,8 +223,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if getattr(args, "seed", 0) < 0:
         print(f"derive: error: --seed takes a whole number of at least 0, not {args.seed}", file=sys.stderr)
         return 2
+    seconds = None if args.command == "check" else args.__dict__.get("seconds")
     try:
-        return args.fn(args)
+        with time_limit(seconds):
+            return args.fn(args)
+    except OutOfTime as stop:
+        print(f"derive: stopped: {stop} (--seconds); nothing was written", file=sys.stderr)
+        sys.stderr.flush()
+        if threading.active_count() > 1:  # a worker thread of verify would hold the exit until it is done
+            os._exit(2)
+        return 2
     except InputError as err:
         print(err.format(), file=sys.stderr)
         return 2

@@ -14,7 +14,8 @@ from derive.calculus.matrix import derive_matrix
 from derive.calculus.prove import default_proof_sizes, prove
 from derive.cli import main
 from derive.errors import InputError
-from derive.model.build import check_sizes, load_text
+from derive.model.build import load_text
+from derive.model.sizes import check_sizes
 from derive.verify.run import verify
 
 FIXED_STEP = """size H = 2
@@ -101,3 +102,38 @@ def test_verify_size_override_that_makes_a_constant_undefined(tmp_path, capsys):
     path.write_text(T_AS_CONSTANT)
     assert main(["verify", str(path), "--size", "T=2"]) == 2
     assert "division by zero (with the sizes H = 2, T = 2)" in capsys.readouterr().err
+
+
+NO_T = """size H = 2
+param W : H x 1
+input x_t : H x 1
+L = sum_t sum(W * x_t)
+"""
+
+
+def test_a_model_with_steps_and_no_size_T_asks_for_it_at_its_first_per_step_line(tmp_path, capsys):
+    path = tmp_path / "no_t.rnn"
+    path.write_text(NO_T)
+    assert main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:3:7: error: x_t is per step, but the model declares no size T" in err and "^" in err
+
+
+@pytest.mark.parametrize("style", ["readable", "fast"])
+def test_a_model_with_no_size_T_generates_code_that_reads_T_from_the_data(tmp_path, style, capsys):
+    path = tmp_path / "no_t.rnn"
+    path.write_text(NO_T)
+    assert main(["verify", str(path), "--size", "T=3"]) == 0
+    out = tmp_path / "m.py"
+    assert main(["code", str(path), "--style", style, "-o", str(out)]) == 0
+    from derive.emit.loader import import_source
+    module = import_source(out.read_text())
+    import numpy as np
+    x = np.arange(6.0).reshape(3, 2, 1)
+    loss, grads = module.loss_and_gradients({"W": np.ones((2, 1))}, {"x": x})
+    assert loss == x.sum() and np.array_equal(grads["W"], x.sum(axis=0))
+
+
+def test_a_size_override_the_model_does_not_declare_is_refused(capsys):
+    assert main(["verify", "elman-softmax", "--size", "Z=3"]) == 2
+    assert "--size names Z, which the model does not declare" in capsys.readouterr().err

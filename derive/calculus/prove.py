@@ -27,8 +27,8 @@ import sympy
 from .entries import Mat, elementwise, zeros
 from .exact import ExactAdjoints, Unrolled, reverse_sweep, unroll
 from ..errors import InputError
-from ..model.build import check_sizes
-from ..notation.expr import Adj, Ref, walk
+from ..model.sizes import check_sizes, constant_sizes, smallest_T
+from ..notation.expr import Adj
 from .matrix import MatrixDerivation, Term, in_range
 from ..model.model import Model
 
@@ -50,12 +50,10 @@ def default_proof_sizes(model: Model, count: int = 3) -> List[Dict[str, int]]:
     it uses that value.  Where a constant is undefined at a combination
     (``1/(H - 2)`` at H = 2), every size but T moves up until it is defined.
     """
-    shaped = {d for sym in model.symbols.values() if sym.shape for d in sym.shape if isinstance(d, str)}
-    fixed = {n: v for n, v in model.sizes.items()
-             if v is not None and n not in shaped and not (n == "T" and model.has_steps)}
+    fixed = constant_sizes(model)
     names = [n for n in model.sizes if n != "T" and n not in fixed]
     patterns = [(2, 3, 4, 5, 2, 3), (3, 2, 2, 3, 4, 2), (2, 4, 3, 2, 3, 4)]
-    least_T = _least_T(model)
+    least_T = smallest_T(model)
     combos = []
     for k in range(count):
         pattern = patterns[k % len(patterns)]
@@ -71,20 +69,6 @@ def default_proof_sizes(model: Model, count: int = 3) -> List[Dict[str, int]]:
                 continue
         combos.append(sizes)
     return combos
-
-
-def _least_T(model: Model) -> int:
-    """The smallest T at which every fixed step of the model lies within 0..T."""
-    least = 1
-    for eq in model.equations:
-        for node in walk(eq.expr):
-            step = getattr(node, "step", None)
-            if isinstance(node, Ref) and step is not None:
-                if step.kind == "abs":
-                    least = max(least, step.offset)
-                elif step.kind == "last":  # h_{T-k}: step 0 is a state's initial value, 1 for the rest
-                    least = max(least, -step.offset + (0 if model.symbols[node.name].kind == "state" else 1))
-    return least
 
 
 TRANSCENDENTAL = (sympy.exp, sympy.tanh, sympy.log, sympy.Heaviside, sympy.Max)

@@ -278,6 +278,8 @@ def build_model(statements: List[Statement], src: SourceText, name: str) -> Mode
             _check_pre(eq, phases, src)
     equations = _order(equations, src)
     model = Model(name, src.path, src.text, sizes, symbols, equations)
+    if model.has_steps and "T" not in sizes:
+        sizes["T"] = None  # the number of steps, known from the data only
     for eq in equations:
         try:
             shape = model.shape(eq.expr)
@@ -404,36 +406,6 @@ def _short(v: Fraction) -> str:
     if len(text) <= 24:
         return text
     return f"{float(v):.3g}" if abs(v) < FLOAT_MAX else f"a {len(str(int(v)))}-digit number"
-
-
-def check_sizes(model: Model, sizes: Dict[str, int]) -> None:
-    """Refuse sizes (``--size T=2``, a claims file's ``size``) under which the model no longer holds.
-
-    The checks :func:`build_model` made against the declared sizes are made
-    again against ``sizes``: every fixed step within 0..T (``h_4`` needs
-    T >= 4) and every constant well defined (``1/(T-2)`` needs T != 2).
-
-    Raises
-    ------
-    InputError
-        At the step or the constant that fails, in the model's own text.
-    """
-    src = SourceText(model.source, model.path)
-    resolver = Resolver(src, sizes, model.symbols)
-    constants = ConstantCheck(src, sizes)
-    try:
-        for eq in model.equations:
-            for node in walk(eq.expr):
-                if isinstance(node, (Ref, Adj)) and node.step is not None and node.step.kind != "rel":
-                    resolver.check_range(node.name, node.step, node.pos or eq.pos)
-            constants.value(eq.expr)
-    except InputError as err:
-        raise InputError(f"{err.message} (with the sizes {_sizes_text(sizes)})", err.path, err.line,
-                         err.column, err.line_text) from None
-
-
-def _sizes_text(sizes: Dict[str, int]) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in sizes.items())
 
 
 def load_text(text: str, path: str, name: Optional[str] = None) -> Model:

@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..calculus.exact import reverse_sweep, unroll
 from ..emit.loader import import_source
 from ..calculus.matrix import MatrixDerivation
-from ..model.build import check_sizes
+from ..model.sizes import check_sizes
 from ..model.model import Model
 from ..calculus.prove import default_proof_sizes, numeric_values
 from .rule import TOLERANCE, VerifyResult, explain, judge
@@ -110,8 +110,16 @@ def joint_loss(loss, states: List[str]):
 
 LARGE_FORWARD = 10 ** 6
 
-MEMORY_LIMIT = 4 * 2 ** 30
-"""Largest memory verify lets one forward pass's values take (bytes)."""
+MEMORY_LIMIT = 2 * 2 ** 30
+"""Default of the largest memory verify lets one complex-step pass take, estimated (bytes; ``--memory``).
+
+The estimate (16 bytes a complex value, 8 stores of each) is about twice
+the peak measured: ``derive verify elman-regression`` is estimated at 0.99
+GiB and peaked at 0.43 GiB resident."""
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2g}"
 
 
 def forward_values(model: Model, sizes: Dict[str, int]) -> int:
@@ -226,7 +234,8 @@ def _timed_call(run):
 
 def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], seed: int = 0,
            entries: Optional[int] = 30, directions: int = 4, hand: bool = True,
-           complex_entries: Optional[int] = -1, source: Optional[str] = None) -> VerifyResult:
+           complex_entries: Optional[int] = -1, source: Optional[str] = None,
+           memory_limit: int = MEMORY_LIMIT) -> VerifyResult:
     """Run every numeric check of the generated code for ``model`` at ``sizes``.
 
     Every gradient the module returns is checked: each parameter's and each
@@ -247,19 +256,23 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
     source : str, optional
         A module to check instead of the generated one (an edited copy, say),
         with the generated module's interface.
+    memory_limit : int
+        Bytes one complex-step pass may take, as estimated from the sizes;
+        larger sizes are refused before any work.
 
     Raises
     ------
     InputError
         When ``sizes`` put a fixed step of the model outside 0..T or make a
-        constant undefined, or need more memory than :data:`MEMORY_LIMIT`.
+        constant undefined, or need more memory than ``memory_limit``.
     """
     check_sizes(model, sizes)
     result = VerifyResult(model.name, dict(sizes), seed)
     needed = 8 * 16 * forward_values(model, sizes)  # the stores of a complex pass and its temporaries
-    if needed > MEMORY_LIMIT:
-        raise InputError(f"these sizes need about {needed / 2**30:.0f} GiB for one complex-step pass "
-                         f"(limit {MEMORY_LIMIT / 2**30:.0f} GiB): give smaller ones with --size", model.path)
+    if needed > memory_limit:
+        raise InputError(f"the sizes {', '.join(f'{k}={v}' for k, v in sizes.items())} need about "
+                         f"{_gib(needed)} GiB for one complex-step pass (limit {_gib(memory_limit)} GiB): "
+                         "give smaller ones with --size, or raise the limit with --memory", model.path)
     if source is None:  # derive's own module: an exception in it is a bug of derive's, not a verdict
         return _verify(result, model, derivation, sizes, seed, entries, directions, hand, complex_entries,
                        source)
@@ -329,9 +342,15 @@ def _verify(result, model, derivation, sizes, seed, entries, directions, hand, c
     if threadpool_limits is None:
         result.notes.append("threadpoolctl is not installed: the checks ran one after another")
     blas = threadpool_limits(limits=1, user_api="blas") if workers > 1 else contextlib.nullcontext()
-    with recorder, blas, ThreadPoolExecutor(max_workers=workers) as pool:
-        running = {check: pool.submit(_timed_call, task) for check, task in tasks.items()}
-        done = {check: future.result() for check, future in running.items()}
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        with recorder, blas:
+            running = {check: pool.submit(_timed_call, task) for check, task in tasks.items()}
+            done = {check: future.result() for check, future in running.items()}
+    except BaseException:  # a time limit or Ctrl-C: do not wait for the checks still running
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     for check in tasks:
         result.seconds[check] = done[check][1]
     result.seconds["all checks, two at a time" if workers > 1 else "all checks"] = time.perf_counter() - start

@@ -1,0 +1,97 @@
+"""Sizes against a model: sizes given later (``--size``, a claims file) and the sizes to prove at.
+
+A model is checked against its declared sizes when it is built; these
+functions check it again against other sizes, and tell which sizes a
+generated module cannot read off its inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from ..errors import InputError, SourceText
+from ..notation.expr import Adj, Ref, walk
+from .build import ConstantCheck, Resolver
+from .model import Model
+
+
+def check_sizes(model: Model, sizes: Dict[str, int]) -> None:
+    """Refuse sizes (``--size T=2``, a claims file's ``size``) under which the model no longer holds.
+
+    The checks :func:`build_model` made against the declared sizes are made
+    again against ``sizes``: every fixed step within 0..T (``h_4`` needs
+    T >= 4) and every constant well defined (``1/(T-2)`` needs T != 2).
+
+    Raises
+    ------
+    InputError
+        At the step or the constant that fails, in the model's own text.
+    """
+    src = SourceText(model.source, model.path)
+    resolver = Resolver(src, sizes, model.symbols)
+    constants = ConstantCheck(src, sizes)
+    try:
+        for eq in model.equations:
+            for node in walk(eq.expr):
+                if isinstance(node, (Ref, Adj)) and node.step is not None and node.step.kind != "rel":
+                    resolver.check_range(node.name, node.step, node.pos or eq.pos)
+            constants.value(eq.expr)
+    except InputError as err:
+        raise InputError(f"{err.message} (with the sizes {_sizes_text(sizes)})", err.path, err.line,
+                         err.column, err.line_text) from None
+
+
+def constant_sizes(model: Model) -> Dict[str, int]:
+    """The declared sizes no declared shape holds, with their values (``K`` in ``L = sum(W) / K``).
+
+    T counts as held when the model has steps.  A generated module cannot
+    read such a size off its inputs, so it uses the declared value; a proof
+    or a check at other sizes must use that value too.
+    """
+    shaped = {d for sym in model.symbols.values() if sym.shape for d in sym.shape if isinstance(d, str)}
+    return {n: v for n, v in model.sizes.items()
+            if v is not None and n not in shaped and not (n == "T" and model.has_steps)}
+
+
+def smallest_T(model: Model) -> int:
+    """The smallest T at which every fixed step of the model lies within 0..T."""
+    least = 1
+    for eq in model.equations:
+        for node in walk(eq.expr):
+            step = getattr(node, "step", None)
+            if isinstance(node, Ref) and step is not None:
+                if step.kind == "abs":
+                    least = max(least, step.offset)
+                elif step.kind == "last":  # h_{T-k}: step 0 is a state's initial value, 1 for the rest
+                    least = max(least, -step.offset + (0 if model.symbols[node.name].kind == "state" else 1))
+    return least
+
+
+def sizes_for(model: Model, overrides: Dict[str, int]) -> Dict[str, int]:
+    """The model's declared sizes with ``overrides`` (``--size H=8,T=5``) put in, checked.
+
+    Raises
+    ------
+    InputError
+        When an override names a size the model does not declare, when the
+        model has steps and no T is declared or given (at the first per-step
+        declaration), or when :func:`check_sizes` refuses the result.
+    """
+    unknown = [name for name in overrides if name not in model.sizes]
+    if unknown:
+        raise InputError(f"--size names {', '.join(unknown)}, which the model does not declare "
+                         f"(its sizes: {', '.join(model.sizes) or 'none'})", "--size")
+    sizes = {k: v for k, v in model.sizes.items() if v is not None}
+    sizes.update(overrides)
+    if model.has_steps and "T" not in sizes:
+        first = min((sym for sym in model.symbols.values() if sym.per_step and sym.pos),
+                    key=lambda sym: tuple(sym.pos))
+        src = SourceText(model.source, model.path)
+        raise src.error(f"{first.name} is per step, but the model declares no size T: add "
+                        "'size T = ...' or give it with --size T=...", first.pos)
+    check_sizes(model, sizes)
+    return sizes
+
+
+def _sizes_text(sizes: Dict[str, int]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in sizes.items())
