@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from derive.claims.read import run_check
+from derive.claims.command import run_check
 
 FILES = ["examples/seed002_softmax_rnn_corrected.claims", "examples/seed002_softmax_rnn.claims",
          "examples/seed001_bptt_two_steps.claims", "examples/seed000_batch_matmul.claims"]

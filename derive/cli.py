@@ -43,10 +43,10 @@ def cmd_models(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .model.build import load_model
     from .calculus.matrix import derive_matrix
     from .calculus.prove import prove
     from .calculus.show import format_show
+    from .model.build import load_model
     model = load_model(args.model)
     derivation = derive_matrix(model)
     proof = None if args.no_proof else prove(
@@ -56,9 +56,9 @@ def cmd_show(args) -> int:
 
 
 def cmd_code(args) -> int:
-    from .model.build import load_model
-    from .emit.readable import generate_module
     from .calculus.matrix import derive_matrix
+    from .emit.readable import generate_module
+    from .model.build import load_model
     model = load_model(args.model)
     derivation = derive_matrix(model)
     if args.style == "fast":
@@ -75,11 +75,11 @@ def cmd_code(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from .calculus.matrix import derive_matrix
     from .model.build import load_model
     from .model.sizes import sizes_for
-    from .calculus.matrix import derive_matrix
-    from .verify.run import default_complex_entries, default_entries, verify
     from .verify.rule import format_result
+    from .verify.run import default_complex_entries, default_entries, verify
     model = load_model(args.model)
     sizes = sizes_for(model, parse_sizes(args.size))
     if args.entries is None:
@@ -132,7 +132,7 @@ def _positive_count(text: str) -> int:
 
 
 def cmd_check(args) -> int:
-    from .claims.read import run_check
+    from .claims.command import run_check
     return run_check(args.notes, args.json, sys.stdout, sys.stderr, allow_model_path=args.allow_model_path,
                      claim_seconds=args.claim_seconds, seconds=args.seconds, max_claims=args.max_claims,
                      debug=args.debug)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from derive.claims.read import read_claims, run_check
+from derive.claims.command import run_check
+from derive.claims.read import read_claims
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

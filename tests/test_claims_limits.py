@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from derive.claims import verdicts
-from derive.claims.read import ClaimLineErrors, read_claims, run_check
+from derive.claims import limits
+from derive.claims.command import run_check
+from derive.claims.read import ClaimLineErrors, read_claims
 from derive.cli import main
 from derive.errors import InputError
 from derive.claims.verdicts import check_file, unrolled_entries
@@ -317,7 +318,7 @@ def test_in_process_checks_keep_the_limit_between_steps(tmp_path, monkeypatch):
 
 
 def test_a_claim_that_needs_too_much_memory_is_undecided(tmp_path, monkeypatch):
-    monkeypatch.setattr(verdicts, "WORKER_MEMORY", 200 << 20)  # the forked worker reads it
+    monkeypatch.setattr(limits, "WORKER_MEMORY", 200 << 20)  # the forked worker reads it
     # 2 ** 99999999999 is exact in SymPy: 12 GB of digits, computed in one call
     path = _write(tmp_path / "m.claims", TINY + "claim dL/dh_T = 2 ** 99999999999 * ones_like(h_T)\n" + TINY_HOLDS)
     results = check_file(read_claims(str(path)), claim_seconds=60, isolate=True)

@@ -133,3 +133,10 @@ def test_every_elementwise_function_is_known_to_every_stage():
         assert name in FLOAT_FORM, f"{name}: no float form (claims/numeric.py)"
         assert name in FUNCTION_CODE, f"{name}: no NumPy spelling (emit/numpy_printer.py)"
         assert name in FUNCTION_TEX, f"{name}: no LaTeX spelling (report/latex.py)"
+
+
+def test_the_architecture_document_names_every_module():
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = [str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.rglob("*.py"))
+               if not p.name.startswith("__") and f"`{p.name}`" not in text]
+    assert not missing, f"docs/architecture.md does not say what these modules own: {missing}"

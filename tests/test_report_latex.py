@@ -2,8 +2,9 @@
 
 from derive.model.build import load_model, load_text
 from derive.notation.expr import Adj, Binary, Num, Ref, Step, Unary
-from derive.report.latex import ascii_fold, escape_text, latex, name_math
-from derive.report.run import code_index, fmt_sci, is_claims_file
+from derive.report.claims_check import is_claims_file
+from derive.report.code_section import code_index
+from derive.report.latex import ascii_fold, escape_text, fmt_sci, latex, name_math
 
 T = Step("rel", 0)
 

@@ -137,3 +137,26 @@ def test_a_model_with_no_size_T_generates_code_that_reads_T_from_the_data(tmp_pa
 def test_a_size_override_the_model_does_not_declare_is_refused(capsys):
     assert main(["verify", "elman-softmax", "--size", "Z=3"]) == 2
     assert "--size names Z, which the model does not declare" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model, claims", [
+    (SIZE_AS_CONSTANT, ["dL/dW = 2 * W / K", "dL/dW = 2 * W / 7"]),  # K = 7 is what the model says
+    (T_AS_CONSTANT, ["dL/dW = 2 * W / (T - 2)", "dL/dW = W"]),
+    (UNDEFINED_AT_SMALL_SIZE, ["dL/dW = 2 * W / (H - 2)"]),
+    (FIXED_STEP, ["dL/dh_t = W.T @ (dL/dh_{t+1} * (1 - h_{t+1}**2))"]),
+])
+def test_claims_are_checked_at_sizes_the_model_allows(tmp_path, capsys, model, claims):
+    path = tmp_path / "notes.claims"
+    path.write_text(model + "".join(f"claim {c}\n" for c in claims))
+    assert main(["check", str(path)]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count(": holds: ") == len(claims) and "internal error" not in out
+
+
+def test_a_claims_file_size_that_breaks_a_fixed_step_is_an_error_at_the_step(tmp_path, capsys):
+    (tmp_path / "f.rnn").write_text(FIXED_STEP)
+    notes = tmp_path / "notes.claims"
+    notes.write_text("model f.rnn\nsize T = 3\nclaim dL/dh_T = W.T @ dL/dh_T\n")
+    assert main(["check", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert "f.rnn:7:9: error: h_4 is past the last step T = 3" in err

@@ -17,8 +17,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import sympy
 
-from .entries import Evaluator, Mat, zeros
 from ..model.model import Model
+from .entries import Evaluator, Mat, zeros
 
 Key = Tuple[str, Optional[int]]  # (symbol name, step number or None)
 

@@ -12,9 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
-from ..notation.expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step,
-                   adjoint_refs, shift_steps, transform)
 from ..model.model import Equation, Model
+from ..notation.expr import (
+    ONE,
+    Adj,
+    Binary,
+    Call,
+    Node,
+    Num,
+    Pick,
+    Ref,
+    Step,
+    adjoint_refs,
+    shift_steps,
+    transform,
+)
 from .rules import vjp
 from .simplify import simplify
 

@@ -1,6 +1,6 @@
 """Prove the matrix recurrences equal to the exact derivation, entry by entry.
 
-For each size combination the model is unrolled (:mod:`derive.exact`) and
+For each size combination the model is unrolled (:mod:`derive.calculus.exact`) and
 every term of every matrix recurrence is instantiated at every step with the
 exact derivation's own adjoint symbols standing for the adjoints it refers
 to.  Each entry must equal the exact adjoint's defining sum as a symbolic
@@ -24,13 +24,12 @@ from typing import Dict, List, Optional
 import numpy as np
 import sympy
 
+from ..model.model import Model
+from ..model.sizes import constant_sizes, first_fitting, smallest_T
+from ..notation.expr import Adj
 from .entries import Mat, elementwise, zeros
 from .exact import ExactAdjoints, Unrolled, reverse_sweep, unroll
-from ..errors import InputError
-from ..model.sizes import check_sizes, constant_sizes, smallest_T
-from ..notation.expr import Adj
 from .matrix import MatrixDerivation, Term, in_range
-from ..model.model import Model
 
 PRECISION = 50
 
@@ -57,16 +56,15 @@ def default_proof_sizes(model: Model, count: int = 3) -> List[Dict[str, int]]:
     combos = []
     for k in range(count):
         pattern = patterns[k % len(patterns)]
-        for shift in range(8):
+
+        def candidate(shift: int, k: int = k, pattern: tuple = pattern) -> Dict[str, int]:
             sizes = {n: pattern[(i + k) % len(pattern)] + shift for i, n in enumerate(names)}
             if "T" not in fixed and (model.has_steps or "T" in model.sizes):
                 sizes["T"] = max((3, 4, 3)[k % 3], least_T)
             sizes.update(fixed)
-            try:
-                check_sizes(model, sizes)
-                break
-            except InputError:
-                continue
+            return sizes
+
+        sizes = first_fitting(model, candidate)
         combos.append(sizes)
     return combos
 

@@ -9,7 +9,7 @@ the child takes no gradient (a constant, a class index).  An adjoint may be
 smaller than its node (``sum`` passes its 1 x 1 adjoint down unchanged, to
 broadcast); the caller stretches it with ``ones_like`` where a matrix
 product or a symbol needs the full shape, and sums a broadcast operand back
-to its shape (:func:`derive.matrix.unbroadcast`).
+to its shape (:func:`derive.calculus.matrix.unbroadcast`).
 
 Each rule is proved against SymPy's scalar ``diff`` by ``tests/test_rules.py``.
 """
@@ -90,7 +90,7 @@ def vjp(node: Node, G: Node, out: Node, model):
     Where ``G`` is smaller than an elementwise ``node`` (a ``sum`` passed it
     down to broadcast) and an operand is broadcast too (``S`` in ``sum(S +
     A)``), that operand's adjoint is stretched to the node's shape first, so
-    that summing it back (:func:`derive.matrix.unbroadcast`) counts every
+    that summing it back (:func:`derive.calculus.matrix.unbroadcast`) counts every
     entry it was broadcast over.
     """
     if isinstance(node, Call) and node.fn == "mean":

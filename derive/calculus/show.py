@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ..notation.expr import Adj, Call, Step, adjoint_refs, fix_steps
-from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms
 from ..model.model import Model, shape_text
+from ..notation.expr import Adj, Call, Step, adjoint_refs, fix_steps
 from ..notation.printer import show
+from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms
 from .prove import Proof
 
 

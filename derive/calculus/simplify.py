@@ -1,7 +1,7 @@
 """Algebraic clean-up of matrix expressions: constants, signs, redundant ones.
 
 Only rewrites that hold for every size are made (each one is an identity of
-matrices), so the proof in :mod:`derive.prove` never depends on them being
+matrices), so the proof in :mod:`derive.calculus.prove` never depends on them being
 clever, only on them being right.
 """
 
@@ -10,9 +10,19 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Optional, Tuple
 
-from ..notation.expr import ARITHMETIC, ONE, ZERO, Binary, Call, Node, Num, SizeRef, Unary, transform
 from ..model.model import broadcast
-
+from ..notation.expr import (
+    ARITHMETIC,
+    ONE,
+    ZERO,
+    Binary,
+    Call,
+    Node,
+    Num,
+    SizeRef,
+    Unary,
+    transform,
+)
 
 SUMS = ("sum", "mean", "rowsum", "colsum", "sum_t")
 

@@ -13,14 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .numeric import FloatEvaluator
 from ..calculus.entries import Evaluator, Mat, zeros
 from ..calculus.exact import ExactAdjoints, reverse_sweep, unroll
-from ..notation.expr import Adj, Node, adjoint_refs
-from ..model.model import Model
 from ..calculus.prove import PRECISION, EntryProver, instantiate
+from ..model.model import Model
+from ..notation.expr import Adj, Node, adjoint_refs
+from .numeric import FloatEvaluator
 
 LossKey = tuple[str, int | None]
+
+
+def sizes_text(sizes: dict[str, int]) -> str:
+    """``H=2, T=3``: sizes as the verdicts name them."""
+    return ", ".join(f"{k}={v}" for k, v in sizes.items())
 
 
 class ClaimEvaluator(Evaluator):

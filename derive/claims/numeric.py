@@ -1,8 +1,8 @@
 """Float evaluation of claim trees, for screening readings and repairs fast.
 
 The decisions of ``derive check`` are always confirmed symbolically
-(:mod:`derive.verdicts`); this evaluator only sorts candidates quickly.  It
-mirrors :class:`derive.entries.Evaluator` on NumPy arrays.
+(:mod:`derive.claims.confirm`); this evaluator only sorts candidates quickly.  It
+mirrors :class:`derive.calculus.entries.Evaluator` on NumPy arrays.
 """
 
 from __future__ import annotations
@@ -11,7 +11,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..notation.expr import ARITHMETIC, Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
+from ..notation.expr import (
+    ARITHMETIC,
+    Adj,
+    Binary,
+    Call,
+    Node,
+    Num,
+    Pick,
+    Ref,
+    SizeRef,
+    Unary,
+)
 
 
 class Undefined(Exception):
@@ -133,3 +144,18 @@ class FloatEvaluator:
         if fn == "ones_like":
             return np.ones_like(x)
         raise NotImplementedError(fn)
+
+
+def truth_scale(data) -> float:
+    """The largest magnitude in the truth values of screening ``data`` (at least 1e-12).
+
+    ``data`` is a list of (context index, step, claim value, truth value), as
+    :meth:`derive.claims.checker.ClaimChecker.evaluate` returns it.
+    """
+    return max([1e-12] + [float(np.max(np.abs(tr))) for _, _, _, tr in data if tr.size])
+
+
+def agrees(a: np.ndarray, b: np.ndarray, scale: float) -> bool:
+    """Whether a finite float value ``a`` matches ``b`` in shape and in value, up to rounding at ``scale``."""
+    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and np.allclose(
+        a, b, rtol=1e-8, atol=1e-9 * scale)

@@ -1,32 +1,27 @@
 """Claims files: a model (named, a path, or inline) and ``claim dL/dX = ...`` lines.
 
-:func:`read_claims` parses and resolves a file; :func:`run_check` is what
-``derive check`` calls.
+:func:`read_claims` parses and resolves a file (the command that checks it:
+:mod:`derive.claims.command`).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
 
-from ..notation import parse as _parse
-from ..model.build import Resolver, build_model, builtin_names, load_model
 from ..errors import InputError, SourceText
+from ..model.build import Resolver, build_model, builtin_names, load_model
+from ..model.model import Model
+from ..model.sizes import check_sizes
+from ..notation import parse as _parse
 from ..notation.expr import Adj, Call, Node, Pick, Ref, SizeRef, Step, walk
 from ..notation.lexer import strip_comment, tokenize
-from ..model.model import Model
 from ..notation.parse import LineParser, Statement, parse_statements
 
 MODEL_KINDS = ("param", "input", "target", "state", "equation")
 
 MAX_CLAIMS = 500
 """Default cap on the claims of one file (``--max-claims``)."""
-
-COMMAND_SECONDS = 600.0
-"""Default time limit of one ``derive check`` command (``--seconds``)."""
 
 MAX_MODEL_BYTES = 4_000_000
 """A file named by ``model PATH`` larger than this is not read (no model is that long)."""
@@ -230,6 +225,7 @@ def _model_of(statements: list[Statement], src: SourceText, base: Path,
                 raise src.error(f"unknown size '{name}' (the model's sizes: "
                                 f"{', '.join(model.sizes)})", pos)
             model.sizes[name] = value
+    check_sizes(model, {k: v for k, v in model.sizes.items() if v is not None})
     return model
 
 
@@ -363,66 +359,3 @@ def uses_fixed_step(claim: Claim) -> bool:
         if any(s is not None and s.kind == "abs" for s in steps):
             return True
     return False
-
-
-def run_check(path: str, as_json: bool, out: TextIO, err: TextIO, *, allow_model_path: bool = False,
-              claim_seconds: float | None = None, seconds: float | None = COMMAND_SECONDS,
-              max_claims: int = MAX_CLAIMS, debug: bool = False) -> int:
-    """Check every claim of a notes file; print the listing (or JSON) to out; return 0/1/2/3.
-
-    Parameters
-    ----------
-    path : str
-        The claims file.
-    as_json : bool
-        Print one JSON document instead of the listing.
-    out, err : text streams
-        Results go to ``out``; input errors and progress to ``err``.
-    allow_model_path : bool
-        Let ``model PATH`` name a file outside the claims file's folder.
-    claim_seconds : float, optional
-        Time limit per claim (default :data:`derive.verdicts.TIME_LIMIT`).
-    seconds : float, optional
-        Time limit of the whole command, reading the file included (None: none).
-    max_claims : int
-        The most claims the file may hold.
-    debug : bool
-        Print the traceback of an internal error.
-
-    Returns
-    -------
-    int
-        0 when every claim holds, 1 when any does not (a claim line that
-        cannot be read counts as one that does not hold), 2 on bad input:
-        the file, its model or a declaration cannot be read, or no claim can;
-        3 when a bug of derive's stopped the check of a claim (the other
-        claims still get their verdicts).
-    """
-    from .listing import exit_status, json_document, listing
-    from .verdicts import TIME_LIMIT, check_file
-
-    started = time.monotonic()
-    try:
-        notes = read_claims(path, allow_model_path=allow_model_path, max_claims=max_claims)
-    except InputError as error:
-        print(error.format(), file=err)
-        return 2
-    for claim in notes.claims:
-        if claim.error is not None:
-            print(claim.error.format(), file=err)
-    results = check_file(notes, progress=err, claim_seconds=claim_seconds, seconds=seconds,
-                         started=started)
-    for r in results:
-        if r.internal:
-            print(f"derive: internal error while checking line {r.claim.line}, please report it with the "
-                  f"command line and input: {r.explanation}", file=err)
-            if debug:
-                print(r.internal, file=err)
-    limits = {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
-              "seconds": seconds, "max_claims": max_claims}
-    if as_json:
-        json.dump(json_document(notes, results, limits), out, indent=2, ensure_ascii=False)
-        out.write("\n")
-    else:
-        out.write(listing(notes, results))
-    return exit_status(results)

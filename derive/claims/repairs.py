@@ -1,6 +1,6 @@
 """Readings of the notes' ambiguous ``⋅`` and one-edit variants of a claim.
 
-Both only build trees; :mod:`derive.verdicts` decides which ones hold.
+Both only build trees; :mod:`derive.claims.decide` decides which ones hold.
 """
 
 from __future__ import annotations

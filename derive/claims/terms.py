@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..notation.expr import Adj, Call, Node, Step, adjoint_refs, fix_steps, shift_steps, transform
 from ..calculus.matrix import MatrixDerivation
+from ..notation.expr import (
+    Adj,
+    Binary,
+    Call,
+    Node,
+    Step,
+    adjoint_refs,
+    fix_steps,
+    shift_steps,
+    transform,
+)
 from ..notation.printer import NotationPrinter, show
 
 Label = tuple[str, str, int | None]  # (consumer, "rel" | "abs", offset or step)
@@ -91,7 +101,6 @@ class TermNamer:
             out.append(self.relabel(expr, lhs))
         node = out[0]
         for e in out[1:]:
-            from ..notation.expr import Binary
             node = Binary("+", node, e)
         return node
 

@@ -33,8 +33,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from ..notation.expr import ELEMENTWISE_FUNCTIONS, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 from ..model.model import Model
+from ..notation.expr import (
+    ELEMENTWISE_FUNCTIONS,
+    Binary,
+    Call,
+    Node,
+    Num,
+    Pick,
+    Ref,
+    SizeRef,
+    Unary,
+)
 
 _PER_COLUMN_FUNCTIONS = set(ELEMENTWISE_FUNCTIONS) | {"softmax", "squared", "ones_like", "onehot"}
 _LINEAR_FUNCTIONS = {"sum_t", "colsum", "rowsum", "sum", "mean", "transpose"}

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
-from .hygiene import size_placeholder, symbol_placeholder
+from ..notation.expr import (
+    Adj,
+    Binary,
+    Call,
+    Node,
+    Num,
+    Pick,
+    Ref,
+    SizeRef,
+    Step,
+    Unary,
+    walk,
+)
 from ..notation.printer import BINARY_PREC, PREC_POSTFIX, NotationPrinter
+from .hygiene import size_placeholder, symbol_placeholder
 
 FUNCTION_CODE = {
     "tanh": "np.tanh({})", "exp": "np.exp({})", "log": "np.log({})",
@@ -23,13 +35,21 @@ def number_only(node: Node) -> bool:
 
 
 def py_name(name: str) -> str:
-    """A model name as a Python identifier; :func:`derive.hygiene.finalize` spells it."""
+    """A model name as a Python identifier; :func:`derive.emit.hygiene.finalize` spells it."""
     return symbol_placeholder(name)
 
 
 def size_name(name: str) -> str:
     """A size as a Python variable (``T`` stays ``T``: it is the loop bound)."""
     return "T" if name == "T" else size_placeholder(name)
+
+
+def dims_code(shape, per_step: bool) -> str:
+    """A shape as a tuple in code (``(H, B)``); ``per_step`` puts ``T + 1`` steps in front."""
+    dims = [d if isinstance(d, int) else size_name(d) for d in shape]
+    if per_step:
+        dims = ["T + 1"] + dims
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def variable(model, name: str) -> str:

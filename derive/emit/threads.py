@@ -1,7 +1,7 @@
 """Entry points of the fast style that split the batch's columns over threads.
 
 When a model's loss is a sum (or a mean) over its batch's columns
-(:func:`derive.batch_split.batch_split`), the loss of the whole batch and its
+(:func:`derive.emit.batch_split.batch_split`), the loss of the whole batch and its
 parameter gradients are the (weighted) sums of those of column ranges, and
 ``dL/dh_0`` is theirs side by side. The fast module then names its
 single-threaded functions ``_loss_part`` and ``_loss_and_gradients_part``
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import List
 
-from .batch_split import BatchSplit
 from ..model.model import Model
+from .batch_split import BatchSplit
 
 PART_LOSS = "_loss_part"
 PART_GRADIENT = "_loss_and_gradients_part"

@@ -10,10 +10,22 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import InputError, SourceText, split_lines
-from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
-from .model import Equation, Model, ShapeError, Symbol, shape_text
+from ..notation.expr import (
+    Adj,
+    Binary,
+    Call,
+    Node,
+    Num,
+    Pick,
+    Ref,
+    SizeRef,
+    Step,
+    Unary,
+    walk,
+)
 from ..notation.expression_parser import MAX_STEP_DIGITS
 from ..notation.parse import MAX_SIZE, MAX_TEXT, Statement, parse_statements
+from .model import Equation, Model, ShapeError, Symbol, shape_text
 
 STEP_SUFFIX = re.compile(r"^(.+)_(T|[0-9]+)$")
 BUILTIN_DIR = Path(__file__).parent / "builtin"

@@ -7,7 +7,7 @@ generated module cannot read off its inputs.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Callable, Dict
 
 from ..errors import InputError, SourceText
 from ..notation.expr import Adj, Ref, walk
@@ -95,3 +95,21 @@ def sizes_for(model: Model, overrides: Dict[str, int]) -> Dict[str, int]:
 
 def _sizes_text(sizes: Dict[str, int]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in sizes.items())
+
+
+def first_fitting(model: Model, candidate: Callable[[int], Dict[str, int]], tries: int = 8) -> Dict[str, int]:
+    """The first of ``candidate(0)``, ``candidate(1)``, ... that :func:`check_sizes` accepts.
+
+    Used to move small sizes up until every constant of the model is defined
+    (``1/(H - 2)`` at H = 2) and every fixed step fits; after ``tries`` the
+    last candidate is returned as it is, and the work at it will say what fails.
+    """
+    for shift in range(tries):
+        sizes = candidate(shift)
+        try:
+            check_sizes(model, sizes)
+            return sizes
+        except InputError:
+            continue
+    return sizes
+

@@ -2,13 +2,13 @@
 
 Never imports SymPy. Modules:
 
-- :mod:`numeric.bptt`: hand-written BPTT for the built-in models
+- :mod:`derive.numeric.bptt`: hand-written BPTT for the built-in models
   (``HAND_BPTT``, ``HAND_LOSS``);
-- :mod:`numeric.finite_diff`: central differences, complex step, random
+- :mod:`derive.numeric.finite_diff`: central differences, complex step, random
   directions, and ``CountingLoss`` to count forward passes;
-- :mod:`numeric.compare`: entry-by-entry gradient comparison and its table;
-- :mod:`numeric.random_data`: reproducible random parameters and inputs;
-- :mod:`numeric.shapes`: sizes and shape checks of the Elman inputs.
+- :mod:`derive.numeric.compare`: entry-by-entry gradient comparison and its table;
+- :mod:`derive.numeric.random_data`: reproducible random parameters and inputs;
+- :mod:`derive.numeric.shapes`: sizes and shape checks of the Elman inputs.
 """
 
 from .bptt import (

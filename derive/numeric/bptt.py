@@ -34,7 +34,6 @@ import numpy as np
 
 from .shapes import class_indices, elman_sizes, require_shape
 
-
 # --------------------------------------------------------------------------
 # Shared recurrence
 

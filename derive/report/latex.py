@@ -1,6 +1,6 @@
 """LaTeX spelling of the notation: escaping, symbol names, and a printer.
 
-:class:`LatexPrinter` subclasses :class:`derive.printer.NotationPrinter` and
+:class:`LatexPrinter` subclasses :class:`derive.notation.printer.NotationPrinter` and
 overrides only what LaTeX spells differently: ``W_hh`` is ``W_{hh}``,
 ``dL/dW_hh`` is ``\\frac{\\partial L}{\\partial W_{hh}}``, ``@`` is
 juxtaposition, ``*`` is ``\\odot`` and ``.T`` is ``^\\top``.  With
@@ -13,10 +13,28 @@ from __future__ import annotations
 import re
 import unicodedata
 from fractions import Fraction
-from typing import Optional
+from typing import Dict, Optional
 
-from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary
-from ..notation.printer import BINARY_PREC, PREC_POSTFIX, PREC_POWER, PREC_PREFIX, PREC_PRODUCT, NotationPrinter
+from ..notation.expr import (
+    Adj,
+    Binary,
+    Call,
+    Node,
+    Num,
+    Pick,
+    Ref,
+    SizeRef,
+    Step,
+    Unary,
+)
+from ..notation.printer import (
+    BINARY_PREC,
+    PREC_POSTFIX,
+    PREC_POWER,
+    PREC_PREFIX,
+    PREC_PRODUCT,
+    NotationPrinter,
+)
 
 TEXT_ESCAPES = {
     "\\": r"{\ttfamily\char92}", "{": r"{\ttfamily\char123}", "}": r"{\ttfamily\char125}",
@@ -324,10 +342,30 @@ class LatexPrinter(NotationPrinter):
         return rf"{fn}\left({args}\right)"
 
 
+def sizes_math(sizes: Dict[str, int]) -> str:
+    """``H=4,\\ F=3``."""
+    return r",\ ".join(f"{name_math(k)}={v}" for k, v in sizes.items())
+
+
+def fmt_sci(x: float, digits: int = 2) -> str:
+    """``3.5\\times 10^{-8}`` (math mode), ``0`` for zero."""
+    if x == 0:
+        return "0"
+    if x != x:
+        return r"\text{nan}"
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    exp = int(exponent)
+    if exp == 0:
+        return mantissa
+    if mantissa in ("1", "1.0", "1." + "0" * (digits - 1)):
+        return r"10^{%d}" % exp
+    return r"%s\times 10^{%d}" % (mantissa, exp)
+
+
 def latex(node: Node, model=None, shapes: bool = False, inline: bool = False) -> str:
     """LaTeX math for an expression tree (see :class:`LatexPrinter`)."""
     return LatexPrinter(model, shapes=shapes, inline=inline)(node)
 
 
 __all__ = ["LatexPrinter", "latex", "escape_text", "ascii_fold", "name_math", "step_math",
-           "shape_math", "dim_math", "PREC_POWER"]
+           "shape_math", "dim_math", "sizes_math", "fmt_sci", "PREC_POWER"]

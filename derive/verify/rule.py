@@ -1,6 +1,6 @@
 """The decision rule of ``derive verify``: when an entry agrees, what a check's verdict is, what the run says.
 
-Kept apart from running the checks (:mod:`derive.verify`) so that the rule,
+Kept apart from running the checks (:mod:`derive.verify.run`) so that the rule,
 documented in ``docs/verify.md``, reads in one place.
 """
 
@@ -21,7 +21,7 @@ when ``|a - b| <= rtol |b| + atol S``, where ``S`` is the largest ``|b|``
 that check compared over every parameter and initial state: an entry of
 ``2.5e-6`` in a gradient whose scale is 1 is judged at the gradient's scale,
 as rounding affects it. Central differences add their own estimated error
-per entry (:func:`numeric.central_difference_estimates`). A random
+per entry (:func:`derive.numeric.central_difference_estimates`). A random
 direction agrees when ``|g.v - D_v| <= rtol |D_v| + atol |g|``.
 """
 

@@ -17,18 +17,24 @@ try:
 except ImportError:  # a dependency, but a checkout run without installing may lack it
     threadpool_limits = None
 
-from ..numeric import (HAND_BPTT, CountingLoss, central_difference_estimates, complex_step,
-                     random_direction_check, random_params)
-
+from ..calculus.exact import reverse_sweep, unroll
+from ..calculus.matrix import MatrixDerivation
+from ..calculus.prove import default_proof_sizes, numeric_values
+from ..emit.loader import import_source
 from ..emit.readable import generate_module
 from ..errors import InputError
-from ..calculus.exact import reverse_sweep, unroll
-from ..emit.loader import import_source
-from ..calculus.matrix import MatrixDerivation
-from ..model.sizes import check_sizes
 from ..model.model import Model
-from ..calculus.prove import default_proof_sizes, numeric_values
+from ..model.sizes import check_sizes
+from ..numeric import (
+    HAND_BPTT,
+    CountingLoss,
+    central_difference_estimates,
+    complex_step,
+    random_direction_check,
+    random_params,
+)
 from .rule import TOLERANCE, VerifyResult, explain, judge
+
 
 def concrete_shape(shape, sizes: Dict[str, int]):
     return tuple(d if isinstance(d, int) else sizes[d] for d in shape)

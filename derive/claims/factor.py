@@ -1,0 +1,136 @@
+"""The verdict 'factor': the claim is a constant times the derivative (``2``, ``-1``, ``1/B``)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import sympy
+
+from ..calculus.entries import Mat
+from ..notation.printer import show
+from .context import sizes_text
+from .numeric import agrees
+
+
+def _fraction(c: float) -> Fraction | None:
+    f = Fraction(c).limit_denominator(100000)
+    return f if abs(float(f) - c) <= 1e-9 * max(1.0, abs(c)) else None
+
+
+def _frac_text(f: Fraction) -> str:
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def name_factor(cs: list[float], combos: list[dict[str, int]]) -> str | None:
+    """The constant ``c`` in notation (``2``, ``1/B``, ``1/(O*B)``), or None.
+
+    Parameters
+    ----------
+    cs : list of float
+        The factor found at each size combination.
+    combos : list of dict
+        The size combinations, one per factor.
+
+    Returns
+    -------
+    str or None
+        The same fraction at every size, or a fraction times (or over) one
+        size or the product of two; None when no such name fits.
+    """
+    fr = [_fraction(c) for c in cs]
+    if all(f is not None for f in fr) and len(set(fr)) == 1:
+        return _frac_text(fr[0])
+    names = [n for n in combos[0] if len({c[n] for c in combos}) > 1]
+    for power in (-1, 1):
+        for n in names:
+            rs = [_fraction(c * combo[n] ** (-power)) for c, combo in zip(cs, combos)]
+            if all(r is not None for r in rs) and len(set(rs)) == 1:
+                r = rs[0]
+                if power == -1:
+                    return f"{_frac_text(r)}/{n}" if r != 1 else f"1/{n}"
+                return f"{_frac_text(r)}*{n}" if r != 1 else n
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                rs = [_fraction(c * (combo[a] * combo[b]) ** (-power)) for c, combo in zip(cs, combos)]
+                if all(r is not None for r in rs) and len(set(rs)) == 1:
+                    r = rs[0]
+                    prod = f"{a}*{b}"
+                    return f"{_frac_text(r)}/({prod})" if power == -1 else f"{_frac_text(r)}*{prod}"
+    return None
+
+
+def screen_factor(data, scale: float, combos: list[dict[str, int]]) -> dict | None:
+    """The constant (other than 1) the claim is times the truth at each size, if there is one.
+
+    Parameters
+    ----------
+    data : list
+        (context index, step, claim value, truth value) in floating point
+        (:meth:`derive.claims.checker.ClaimChecker.evaluate`).
+    scale : float
+        The truth's magnitude (:func:`derive.claims.numeric.truth_scale`).
+    combos : list of dict
+        The sizes of each context.
+
+    Returns
+    -------
+    dict or None
+        ``{"c": {context index: Fraction}, "name": str or None}`` (see
+        :func:`name_factor`), or None when the claim is not a rational
+        constant times the truth at every size.
+    """
+    cs = []
+    for k in range(len(combos)):
+        rows = [(C, T) for kk, _, C, T in data if kk == k]
+        if not rows:
+            continue
+        if any(C.shape != T.shape for C, T in rows):
+            return None
+        den = sum(float(np.sum(T * T)) for _, T in rows)
+        if den <= 1e-24:
+            return None
+        c = sum(float(np.sum(C * T)) for C, T in rows) / den
+        if abs(c) < 1e-9:
+            return None
+        if not all(agrees(C, c * T, scale * max(1.0, abs(c))) for C, T in rows):
+            return None
+        cs.append((k, c))
+    if len(cs) < len({k for k, _, _, _ in data}) or not cs or all(abs(c - 1) < 1e-7 for _, c in cs):
+        return None
+    fr = [_fraction(c) for _, c in cs]
+    if any(f is None for f in fr):
+        return None
+    name = name_factor([c for _, c in cs], [combos[k] for k, _ in cs])
+    return {"c": dict((k, f) for (k, _), f in zip(cs, fr)), "name": name}
+
+
+def factor_target(truth: Mat, info: dict, k: int) -> Mat:
+    """What a claim holding up to a factor equals in context ``k``: the factor times the truth."""
+    f = info["c"][k]
+    c = sympy.Rational(f.numerator, f.denominator)
+    return truth.map(lambda e: c * e)
+
+
+def explain_factor(decider, res, tree, info, data, holding):
+    """Say which constant the claim is off by, and repair it.
+
+    Takes the parameters of :func:`derive.claims.holds.explain_holds`;
+    ``info`` is what :func:`screen_factor` found.
+    """
+    name = info["name"]
+    res.factor = name
+    fr = list(info["c"].values())
+    shown = name or ", ".join(f"{_frac_text(f)} at {sizes_text(decider.combos[k])}" for k, f in info["c"].items())
+    hint = ""
+    if name and "/" in name and any(ch.isalpha() for ch in name.split("/")[1]):
+        hint = " (a mean where the loss sums, or a sum where it means)"
+    elif fr and all(f == -1 for f in fr):
+        hint = " (a sign slip)"
+    res.explanation = (f"holds up to a constant factor{decider.reading_text(res, holding)}: the claim "
+                       f"is {shown} times the truth{hint}; {decider.proved_text(res)}")
+    decider.find_repair(res)
+    if name and not res.repair:
+        inverse = name[2:] if name.startswith("1/") else f"1/({name})"
+        res.repair = f"{inverse} * ({show(tree)})"
+        res.repair_edit = f"multiply by {inverse}"

@@ -1,0 +1,69 @@
+"""The report on a model: the model, its gradients step by step, the proof, the code, the evidence, the figures."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, TextIO
+
+from .. import __version__
+from .code_section import code_index, code_section, generate_code
+from .derivation_section import derivation_section
+from .document import Doc, Report, begin_document, say
+from .figures_section import figures_section
+from .latex import escape_text
+from .model_section import model_section
+from .numeric_section import numeric_section
+from .proof_section import proof_section
+from .sizes import default_entries, resolve_sizes
+from .typeset import Typesetter
+
+
+def model_report(source: str, seed: int, sizes: Optional[Dict[str, int]], entries: Optional[int],
+                 progress: Optional[TextIO]) -> Report:
+    """The full report on a model (see :func:`derive.report.run.build_report` for the parameters).
+
+    Returns
+    -------
+    Report
+        The ``.tex`` text, passed when the proof and every numeric check hold.
+
+    Raises
+    ------
+    InputError
+        When the model cannot be read.
+    """
+    from ..calculus.matrix import derive_matrix
+    from ..calculus.prove import prove
+    from ..model.build import load_model
+    model = load_model(source)
+    derivation = derive_matrix(model)
+    doc = Doc()
+    begin_document(doc, rf"Derivation report: \texttt{{{escape_text(model.name)}}}",
+                   rf"generated and checked by \texttt{{derive {__version__}}}, seed {seed}")
+    first = model.source.splitlines()[0].lstrip("# ").strip() if model.source.strip().startswith("#") else ""
+    if first:
+        doc.para(rf"\emph{{{escape_text(first)}}}")
+    doc.para(r"This report derives the gradient of the loss with respect to every parameter of the model, "
+             r"as a careful hand derivation would, and records what the machine checked: the symbolic proof "
+             r"of every recurrence (Section~\ref{sec:proof}), the generated NumPy code that computes them "
+             r"(Section~\ref{sec:code}), and numeric comparisons with finite differences and an independent "
+             r"hand-written BPTT (Sections~\ref{sec:numeric} and~\ref{sec:figures}).")
+    typeset = Typesetter(model, derivation)
+    code = generate_code(model, derivation)
+    if code is not None:
+        typeset.code_lines = code_index(code)
+    model_section(doc, typeset)
+    derivation_section(doc, typeset)
+    say(progress, "proving every recurrence at three sizes")
+    proof = prove(derivation, seed=seed)
+    proof_section(doc, typeset, proof)
+    passed = proof.holds
+    code_section(doc, typeset, code)
+    if code is not None:
+        run_sizes = resolve_sizes(model, sizes)
+        n_entries = entries if entries is not None else default_entries(model, run_sizes)
+        say(progress, f"numeric checks at {', '.join(f'{k}={v}' for k, v in run_sizes.items())}")
+        passed = numeric_section(doc, typeset, code, run_sizes, seed, n_entries) and passed
+        say(progress, "figures")
+        figures_section(doc, typeset, code, run_sizes, seed)
+    doc.add(r"\end{document}")
+    return Report(doc.text(), passed)
