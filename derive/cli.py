@@ -62,8 +62,11 @@ def cmd_code(args) -> int:
     model = load_model(args.model)
     derivation = derive_matrix(model)
     if args.style == "fast":
-        from .emit.fast import generate_fast_module
-        source = generate_fast_module(model, derivation)
+        from .emit.fast import fast_module_or_readable
+        source, reason = fast_module_or_readable(model, derivation)
+        if reason is not None:
+            print(f"derive code: the fast style does not handle this model ({reason}); this is the "
+                  "readable module, with the same interface", file=sys.stderr)
     else:
         source = generate_module(model, derivation)
     if args.output:
@@ -124,6 +127,12 @@ def _add_seconds(parser: argparse.ArgumentParser) -> None:
                              "with status 2 and writes nothing")
 
 
+def _add_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory", type=_positive_gib, default=MEMORY_GIB, metavar="GIB",
+                        help=f"most memory one complex-step pass may take, as estimated from the sizes "
+                             f"(default {MEMORY_GIB:g}); larger sizes are refused before any work")
+
+
 def _positive_count(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     if not text.strip().isdigit() or int(text) < 1:
@@ -142,7 +151,8 @@ def cmd_report(args) -> int:
     from .report.run import run_report
     entries = None if args.entries is None or args.entries == "all" else int(args.entries)
     return run_report(args.source, args.output, args.seed, sys.stdout, sys.stderr,
-                      sizes=parse_sizes(args.size) or None, entries=entries)
+                      sizes=parse_sizes(args.size) or None, entries=entries,
+                      allow_model_path=args.allow_model_path, memory_limit=int(args.memory * 2 ** 30))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,9 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="entries per parameter for finite differences, or 'all' "
                         "(default 30; 5 when a forward pass computes over a million values)")
     v.add_argument("--json", action="store_true")
-    v.add_argument("--memory", type=_positive_gib, default=MEMORY_GIB, metavar="GIB",
-                   help=f"most memory one complex-step pass may take, as estimated from the sizes "
-                        f"(default {MEMORY_GIB:g}); larger sizes are refused before any work")
+    _add_memory(v)
     _add_seconds(v)
     v.set_defaults(fn=cmd_verify)
     k = sub.add_parser("check", help="check a hand derivation claim by claim")
@@ -196,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", help="override sizes of the numeric evidence, e.g. B=64")
     r.add_argument("--entries", default=None,
                    help="finite-difference entries per parameter (default: 10, or 3 for large models)")
+    _add_memory(r)
+    r.add_argument("--allow-model-path", action="store_true",
+                   help="a claims file's 'model PATH' may name an absolute path or a file outside its folder")
     _add_seconds(r)
     r.set_defaults(fn=cmd_report)
     return p

@@ -37,3 +37,35 @@ def test_bad_data_is_refused_with_its_reason(module, change, words):
     assert np.isfinite(module.loss(params, data))
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         module.loss_and_gradients(params, dict(data, **change))
+
+
+@pytest.mark.parametrize("where, name, at, value", [
+    ("data", "x", (2, 1, 0), np.inf), ("data", "x", (0, 0, 0), -np.inf), ("params", "W_hh", (0, 1), np.nan),
+    ("params", "b_y", (4, 0), np.inf), ("data", "h_0", (1, 0), np.nan),
+])
+def test_inf_and_nan_are_refused_where_they_are(module, where, name, at, value):
+    params, data = arrays()
+    data["h_0"] = np.zeros((H, 1))
+    target = params if where == "params" else data
+    target[name] = np.array(target[name], dtype=float)
+    target[name][at] = value
+    with pytest.raises(ValueError, match=rf"{where}\['{name}'\] holds {value} at \({', '.join(map(str, at))},?\)"):
+        module.loss_and_gradients(params, data)
+    with pytest.raises(ValueError, match="need finite values"):
+        module.loss(params, data)
+
+
+def test_the_finite_check_can_be_switched_off(module):
+    params, data = arrays()
+    params["W_hh"][0, 0] = np.nan
+    module.CHECK_FINITE = False
+    try:
+        assert np.isnan(module.loss(params, data))
+    finally:
+        module.CHECK_FINITE = True
+
+
+def test_complex_step_inputs_pass_the_finite_check(module):
+    params, data = arrays()
+    params["W_hh"] = params["W_hh"] + 1e-20j
+    assert np.iscomplexobj(module.loss(params, data))

@@ -149,3 +149,26 @@ def test_pdf_is_reproducible(tmp_path):
     report_mod.compile_pdf(tex, str(tmp_path / "a.pdf"))
     report_mod.compile_pdf(tex, str(tmp_path / "b.pdf"))
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+
+
+def test_report_on_claims_takes_allow_model_path_as_check_does(tmp_path, capsys):
+    from derive.cli import main
+    (tmp_path / "cell.rnn").write_text((Path(__file__).parent / "data" / "gru.rnn").read_text())
+    (tmp_path / "sub").mkdir()
+    notes = tmp_path / "sub" / "n.claims"
+    notes.write_text("model ../cell.rnn\nclaim dL/dh_T = dL/dh_T\n")
+    out = tmp_path / "r.tex"
+    assert main(["report", str(notes), "-o", str(out)]) == 2
+    assert "leads out of the claims file's folder" in capsys.readouterr().err and not out.exists()
+    assert main(["report", str(notes), "-o", str(out), "--allow-model-path"]) in (0, 1)
+    assert out.exists()
+
+
+def test_report_refuses_sizes_the_model_does_not_have_and_past_its_memory(tmp_path, capsys):
+    from derive.cli import main
+    out = tmp_path / "r.tex"
+    assert main(["report", "elman-softmax", "-o", str(out), "--size", "Z=2"]) == 2
+    assert "--size names Z, which the model does not declare" in capsys.readouterr().err
+    assert main(["report", "elman-regression", "-o", str(out), "--memory", "0.1"]) == 2
+    assert "limit 0.1 GiB" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -59,6 +59,7 @@ printer (:mod:`derive.emit.stacked_printer`) and the helpers' source text
 from __future__ import annotations
 
 import re
+from typing import Optional, Tuple
 
 from ..calculus.matrix import MatrixDerivation
 from ..model.model import Model
@@ -115,11 +116,28 @@ class FastModuleWriter(FastForwardSection, FastBackwardSection, InPlaceStatement
 
 
 def generate_fast_module(model: Model, derivation: MatrixDerivation) -> str:
-    """The fast-style NumPy module's source (same interface and tables as :func:`generate_module`)."""
+    """The fast-style NumPy module's source (same interface and tables as :func:`generate_module`).
+
+    Where the fast writer cannot handle the model, the readable module; see
+    :func:`fast_module_or_readable` for the reason.
+    """
+    return fast_module_or_readable(model, derivation)[0]
+
+
+def fast_module_or_readable(model: Model, derivation: MatrixDerivation) -> Tuple[str, Optional[str]]:
+    """The fast-style module's source and None, or the readable module's and why the fast one is not written.
+
+    Returns
+    -------
+    (str, str or None)
+        The source, and None when it is the fast style; otherwise the
+        readable module (correct for every model) and the fast writer's
+        reason, to be told to the user.
+    """
     try:
-        return FastModuleWriter(model, derivation).write()
-    except Exception:  # a construct this style does not handle: the readable module is correct
-        return generate_module(model, derivation)
+        return FastModuleWriter(model, derivation).write(), None
+    except Exception as err:  # a construct this style does not handle: the readable module is correct
+        return generate_module(model, derivation), f"{type(err).__name__}: {err}"
 
 
-__all__ = ["generate_fast_module", "FastModuleWriter"]
+__all__ = ["generate_fast_module", "fast_module_or_readable", "FastModuleWriter"]

@@ -35,8 +35,15 @@ def _pick(a, classes):
     return a[classes, np.arange(a.shape[1])][None, :]
 
 
+CHECK_FINITE = True
+
+
 def _fit(label, array, dims, sizes):
-    """Check an array against symbolic dims, learning the sizes it fixes."""
+    """Check an array against symbolic dims, learning the sizes it fixes; refuse inf and NaN."""
+    if CHECK_FINITE and not np.isfinite(array).all():
+        at = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ValueError(f"{label} holds {array[at]} at {at}: the loss and its gradients need finite "
+                         "values")
     if array.ndim != len(dims):
         raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}")
     for got, dim in zip(array.shape, dims):

@@ -49,6 +49,8 @@ class InterfaceSection:
             self.emit(f"    ({eq.number}) {model.display(eq.name, Step('rel', 0))} = {show(eq.expr)}")
         self.emit()
         self.emit("Interface: loss(params, data) and loss_and_gradients(params, data).")
+        self.emit("An input holding inf or NaN is refused with a ValueError naming it (set")
+        self.emit("CHECK_FINITE = False to skip that check, about 2 us an array).")
         self.emit(f"Regenerate rather than edit: {docstring_text(regenerate_command(model))}")
         self.emit('"""')
         self.emit()

@@ -67,6 +67,20 @@ def smallest_T(model: Model) -> int:
     return least
 
 
+def check_size_names(model: Model, overrides: Dict[str, int]) -> None:
+    """Refuse ``--size`` names the model does not declare (T counts for a model with steps).
+
+    Raises
+    ------
+    InputError
+        Naming the unknown sizes and the model's own.
+    """
+    unknown = [name for name in overrides if name not in model.sizes]
+    if unknown:
+        raise InputError(f"--size names {', '.join(unknown)}, which the model does not declare "
+                         f"(its sizes: {', '.join(model.sizes) or 'none'})", "--size")
+
+
 def sizes_for(model: Model, overrides: Dict[str, int]) -> Dict[str, int]:
     """The model's declared sizes with ``overrides`` (``--size H=8,T=5``) put in, checked.
 
@@ -77,10 +91,7 @@ def sizes_for(model: Model, overrides: Dict[str, int]) -> Dict[str, int]:
         model has steps and no T is declared or given (at the first per-step
         declaration), or when :func:`check_sizes` refuses the result.
     """
-    unknown = [name for name in overrides if name not in model.sizes]
-    if unknown:
-        raise InputError(f"--size names {', '.join(unknown)}, which the model does not declare "
-                         f"(its sizes: {', '.join(model.sizes) or 'none'})", "--size")
+    check_size_names(model, overrides)
     sizes = {k: v for k, v in model.sizes.items() if v is not None}
     sizes.update(overrides)
     if model.has_steps and "T" not in sizes:

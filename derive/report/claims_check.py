@@ -44,7 +44,7 @@ class ClaimRow:
     sizes_proved: List[Dict[str, int]]
 
 
-def check_claims(path: str, progress: Optional[TextIO] = None):
+def check_claims(path: str, progress: Optional[TextIO] = None, allow_model_path: bool = False):
     """The one place that talks to the claims checker: ``(model, [ClaimRow])``.
 
     Parameters
@@ -53,6 +53,8 @@ def check_claims(path: str, progress: Optional[TextIO] = None):
         The claims file.
     progress : text stream, optional
         Passed to the checker, which says there what it is checking.
+    allow_model_path : bool
+        Let the file's ``model PATH`` leave its folder.
 
     Returns
     -------
@@ -66,7 +68,7 @@ def check_claims(path: str, progress: Optional[TextIO] = None):
     """
     from ..claims.read import read_claims
     from ..claims.verdicts import check_file
-    notes = read_claims(path)
+    notes = read_claims(path, allow_model_path=allow_model_path)
     results = check_file(notes, progress=progress)
     rows = []
     for r in results:

@@ -20,7 +20,7 @@ VERDICT_WORDS = {"holds": "holds", "layout": "holds up to layout (transposed)",
 """Each verdict of the claims checker as the report's headings spell it."""
 
 
-def claims_report(source: str, progress) -> Report:
+def claims_report(source: str, progress, allow_model_path: bool = False) -> Report:
     """The report on a claims file: every claim beside the truth, the model, and the derived gradients.
 
     Parameters
@@ -29,6 +29,8 @@ def claims_report(source: str, progress) -> Report:
         The claims file.
     progress : text stream or None
         Where to say what is being done.
+    allow_model_path : bool
+        Let the file's ``model PATH`` leave its folder.
 
     Returns
     -------
@@ -42,7 +44,7 @@ def claims_report(source: str, progress) -> Report:
     """
     from ..calculus.matrix import derive_matrix
     say(progress, "checking every claim")
-    model, rows = check_claims(source, progress)
+    model, rows = check_claims(source, progress, allow_model_path)
     derivation = derive_matrix(model)
     doc = Doc()
     begin_document(doc, rf"Checking a hand derivation: \texttt{{{escape_text(Path(source).name)}}}",

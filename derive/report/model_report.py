@@ -18,7 +18,7 @@ from .typeset import Typesetter
 
 
 def model_report(source: str, seed: int, sizes: Optional[Dict[str, int]], entries: Optional[int],
-                 progress: Optional[TextIO]) -> Report:
+                 progress: Optional[TextIO], memory_limit: Optional[int] = None) -> Report:
     """The full report on a model (see :func:`derive.report.run.build_report` for the parameters).
 
     Returns
@@ -62,7 +62,7 @@ def model_report(source: str, seed: int, sizes: Optional[Dict[str, int]], entrie
         run_sizes = resolve_sizes(model, sizes)
         n_entries = entries if entries is not None else default_entries(model, run_sizes)
         say(progress, f"numeric checks at {', '.join(f'{k}={v}' for k, v in run_sizes.items())}")
-        passed = numeric_section(doc, typeset, code, run_sizes, seed, n_entries) and passed
+        passed = numeric_section(doc, typeset, code, run_sizes, seed, n_entries, memory_limit) and passed
         say(progress, "figures")
         figures_section(doc, typeset, code, run_sizes, seed)
     doc.add(r"\end{document}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from .document import Doc
 from .latex import escape_text, fmt_sci, name_math, sizes_math
 from .typeset import Typesetter
@@ -11,7 +13,8 @@ CHECK_TITLES = [("hand", "hand BPTT"), ("complex", "complex step"), ("central", 
 """The numeric checks, as ``(check, column title)``, in the order of the table's columns."""
 
 
-def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, entries: int) -> bool:
+def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, entries: int,
+                    memory_limit: Optional[int] = None) -> bool:
     """Write the section on the numeric evidence: the generated gradient against every reference.
 
     Parameters
@@ -21,14 +24,15 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
     typeset : Typesetter
         The model, its derivation, and how they are typeset.
     code : str
-        The generated module (not passed on: :func:`derive.verify.run.verify`
-        generates the same module itself).
+        The generated module the report prints: the module checked.
     sizes : dict
         Sizes to check at.
     seed : int
         Seed of the parameters, the data and the sampled entries.
     entries : int
         Finite-difference entries per parameter.
+    memory_limit : int, optional
+        Bytes one complex-step pass may take (default: verify's own limit).
 
     Returns
     -------
@@ -38,7 +42,8 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
     from ..verify.rule import TOLERANCE, conclusion
     from ..verify.run import verify
     model = typeset.model
-    result = verify(model, typeset.derivation, sizes, seed=seed, entries=entries)
+    limit = {} if memory_limit is None else {"memory_limit": memory_limit}
+    result = verify(model, typeset.derivation, sizes, seed=seed, entries=entries, source=code, **limit)
     doc.add(r"\section{Numeric evidence}\label{sec:numeric}", "")
     doc.para(rf"The generated gradient at ${sizes_math(result.sizes)}$, seed {seed}: parameters "
              r"$\mathcal{N}(0,1)\cdot 0.5/\sqrt{\text{columns}}$, inputs standard normal, a non-zero "

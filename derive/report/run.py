@@ -49,7 +49,8 @@ TEX_HINT = ("install TeX (Debian: apt-get install texlive-latex-base texlive-lat
 
 
 def build_report(source: str, seed: int = 0, sizes: Optional[Dict[str, int]] = None,
-                 entries: Optional[int] = None, progress: Optional[TextIO] = None) -> Report:
+                 entries: Optional[int] = None, progress: Optional[TextIO] = None, *,
+                 allow_model_path: bool = False, memory_limit: Optional[int] = None) -> Report:
     """Assemble the LaTeX report of a model or a claims file.
 
     Parameters
@@ -65,6 +66,12 @@ def build_report(source: str, seed: int = 0, sizes: Optional[Dict[str, int]] = N
         large model).
     progress : text stream, optional
         Where to say what is being done.
+    allow_model_path : bool
+        Let a claims file's ``model PATH`` leave the claims file's folder
+        (as ``derive check --allow-model-path``).
+    memory_limit : int, optional
+        Bytes the numeric evidence may take per complex-step pass (default:
+        :data:`derive.verify.run.MEMORY_LIMIT`).
 
     Returns
     -------
@@ -77,8 +84,8 @@ def build_report(source: str, seed: int = 0, sizes: Optional[Dict[str, int]] = N
         When the source cannot be read.
     """
     if is_claims_file(source):
-        return claims_report(source, progress)
-    return model_report(source, seed, sizes, entries, progress)
+        return claims_report(source, progress, allow_model_path=allow_model_path)
+    return model_report(source, seed, sizes, entries, progress, memory_limit=memory_limit)
 
 
 def tex_engine() -> Optional[List[str]]:
@@ -135,7 +142,8 @@ def compile_pdf(tex: str, output: str, engine: Optional[List[str]] = None) -> No
 
 
 def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
-               sizes: Optional[Dict[str, int]] = None, entries: Optional[int] = None) -> int:
+               sizes: Optional[Dict[str, int]] = None, entries: Optional[int] = None, *,
+               allow_model_path: bool = False, memory_limit: Optional[int] = None) -> int:
     """``derive report SOURCE -o OUTPUT``: write the report as ``.tex`` or ``.pdf``.
 
     Parameters
@@ -177,7 +185,8 @@ def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
                   f"PATH; {TEX_HINT}", file=err)
             return 2
     try:
-        report = build_report(source, seed=seed, sizes=sizes, entries=entries, progress=err)
+        report = build_report(source, seed=seed, sizes=sizes, entries=entries, progress=err,
+                              allow_model_path=allow_model_path, memory_limit=memory_limit)
     except InputError as error:
         print(error.format(), file=err)
         return 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+from ..model.sizes import check_size_names
+
 
 def batch_dims(model) -> set:
     """Size names that count examples: dimensions of the data that no parameter has."""
@@ -13,7 +15,14 @@ def batch_dims(model) -> set:
 
 
 def resolve_sizes(model, sizes: Optional[Dict[str, int]]) -> Dict[str, int]:
-    """Sizes for the numeric evidence: the model's own, 3 for any it leaves open (T: 4), then ``sizes``."""
+    """Sizes for the numeric evidence: the model's own, 3 for any it leaves open (T: 4), then ``sizes``.
+
+    Raises
+    ------
+    InputError
+        When ``sizes`` names a size the model does not declare.
+    """
+    check_size_names(model, sizes or {})
     out = {k: v for k, v in model.sizes.items() if v is not None}
     for dim in {d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)} | \
             {s.classes for s in model.symbols.values() if isinstance(s.classes, str)}:
