@@ -69,3 +69,32 @@ def test_complex_step_inputs_pass_the_finite_check(module):
     params, data = arrays()
     params["W_hh"] = params["W_hh"] + 1e-20j
     assert np.iscomplexobj(module.loss(params, data))
+
+
+def test_a_missing_key_is_named_with_its_shape(module):
+    params, data = arrays()
+    del data["x"]
+    with pytest.raises(ValueError, match=r"data lacks 'x' \(shape \(T, F, 1\)\); give every one of 'x', 'c', 'h_0' "
+                                         r"\('h_0' may be left out: zeros\)"):
+        module.loss(params, data)
+    params, data = arrays()
+    del params["W_hh"]
+    with pytest.raises(ValueError, match=r"params lacks 'W_hh' \(shape \(H, H\)\)"):
+        module.loss_and_gradients(params, data)
+
+
+def test_an_array_with_its_axes_in_another_order_gets_the_transpose_that_fits(module):
+    params, data = arrays()
+    params["W_xh"] = params["W_xh"].T
+    with pytest.raises(ValueError, match=r"params\['W_xh'\] has shape \(3, 4\); expected \(H, F\) = \(4, F\) "
+                                         r"\(H = 4\); reordered, its axes fit: pass "
+                                         r"np.transpose\(params\['W_xh'\], \(1, 0\)\), of shape \(4, 3\)"):
+        module.loss(params, data)
+
+
+def test_per_step_arrays_in_a_list_are_read_as_one_array(module):
+    params, data = arrays()
+    stacked = module.loss_and_gradients(params, data)
+    listed = module.loss_and_gradients(params, dict(data, x=list(data["x"])))
+    assert stacked[0] == listed[0]
+    assert all(np.array_equal(stacked[1][k], listed[1][k]) for k in stacked[1])

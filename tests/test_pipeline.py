@@ -141,7 +141,7 @@ def test_generated_code_interface():
     assert set(grads) == {"W_hh", "W_xh", "b_h", "W_hy", "b_y"}
     assert all(grads[k].shape == params[k].shape for k in params)
     bad = dict(params, W_hh=np.zeros((3, 4)))
-    with pytest.raises(ValueError, match=r"params\['W_hh'\] has shape \(3, 4\); expected \(3, 3\)"):
+    with pytest.raises(ValueError, match=r"params\[.W_hh.\] has shape \(3, 4\); expected \(H, H\) = \(3, 3\)"):
         module.loss(bad, data)
 
 

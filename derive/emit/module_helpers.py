@@ -46,24 +46,49 @@ def _fit(label, array, dims, sizes):
                          "values")
     if array.ndim != len(dims):
         raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}")
+    known = dict(sizes)
     for got, dim in zip(array.shape, dims):
         want = dim if isinstance(dim, int) else sizes.setdefault(dim, got)
         if got != want:
             raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}"
-                             f" ({dim} = {want})")
+                             f" ({dim} = {want}){_axes_hint(label, array.shape, dims, known)}")
 
 
 def _expected(dims, sizes):
-    return tuple(d if isinstance(d, int) else sizes.get(d, d) for d in dims)
+    """``(T, F, B) = (4, 3, B)``: the dims by name, then with every size known so far."""
+    names = ", ".join(str(d) for d in dims)
+    return f"({names}) = ({', '.join(str(sizes.get(d, d)) if isinstance(d, str) else str(d) for d in dims)})"
+
+
+def _axes_hint(label, shape, dims, sizes):
+    """How to reorder the axes of an array that fits with them reordered (batch first, say), or ''."""
+    import itertools
+    n = len(shape)
+    batch_last = tuple(range(1, n)) + (0,)  # the usual slip: the batch (or the step) axis first
+    for order in [batch_last] + [o for o in itertools.permutations(range(n)) if o != batch_last]:
+        moved, bound = tuple(shape[i] for i in order), dict(sizes)
+        if order != tuple(range(n)) and all(
+                got == (dim if isinstance(dim, int) else bound.setdefault(dim, got))
+                for got, dim in zip(moved, dims)):
+            return f"; reordered, its axes fit: pass np.transpose({label}, {order}), of shape {moved}"
+    return ""
 
 
 def _check_keys(params, data):
-    """Refuse a key the model does not have (a misspelt h0 for h_0 would be ignored)."""
+    """Refuse a key the model does not have (a misspelt h0 for h_0 would be ignored) and a missing one."""
     for what, given, known in (("params", params, PARAM_SHAPES), ("data", data, DATA_SHAPES)):
         unknown = sorted(set(given) - set(known), key=str)
         if unknown:
             raise ValueError(f"{what} has {', '.join(map(repr, unknown))}, which the model does not have "
                              f"(its {what}: {', '.join(map(repr, known))})")
+        missing = [k for k in known if k not in given and k not in INITIAL_STATES]
+        if missing:
+            raise ValueError(f"{what} lacks {', '.join(map(repr, missing))} (shape "
+                             f"{', '.join('(' + ', '.join(map(str, known[k])) + ')' for k in missing)}); "
+                             "give every one of "
+                             f"{', '.join(map(repr, known))}"
+                             + (f" ({', '.join(map(repr, INITIAL_STATES))} may be left out: zeros)"
+                                if what == "data" and INITIAL_STATES else ""))
 
 
 def _check_classes(name, array, count):

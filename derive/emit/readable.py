@@ -87,11 +87,11 @@ class ModuleWriter(InterfaceSection, BackwardSection):
                           "  # an initial state's, when one is given", 1)
             else:
                 self.emit(f"{size_name(size)} = DEFAULT_SIZES[{size!r}]  # in no array's shape", 1)
-        floats = [f"params[{s.name!r}]" for s in model.params]
-        floats += [f"data[{s.base!r}]" for s in model.data_symbols if s.classes is None]
+        floats = [f"np.asarray(params[{s.name!r}])" for s in model.params]
+        floats += [f"np.asarray(data[{s.base!r}])" for s in model.data_symbols if s.classes is None]
         initial = tuple(s.base + "_0" for s in model.states)
         if initial:
-            floats.append(f"*[data[k] for k in {initial!r} if k in data]")
+            floats.append(f"*[np.asarray(data[k]) for k in {initial!r} if k in data]")
         # 0.0 is a weak scalar: float32 arrays stay float32, integers become float64
         self.emit(f"dtype = np.result_type(0.0, {', '.join(floats)})", 1)
         for s in model.params:

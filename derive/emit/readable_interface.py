@@ -62,13 +62,14 @@ class InterfaceSection:
         return (("T",) if sym.per_step else ()) + tuple(sym.shape)
 
     def tables(self):
-        """``PARAM_SHAPES``, ``DATA_SHAPES``, ``CLASS_COUNTS`` and ``DEFAULT_SIZES``."""
+        """``PARAM_SHAPES``, ``DATA_SHAPES``, ``INITIAL_STATES``, ``CLASS_COUNTS`` and ``DEFAULT_SIZES``."""
         model = self.model
         params = ", ".join(f"{s.name!r}: {tuple(s.shape)!r}" for s in model.params)
         self.emit(f"PARAM_SHAPES = {{{params}}}")
         data = [f"{s.base!r}: {self.data_dims(s)!r}" for s in model.data_symbols]
         data += [f"'{s.base}_0': {tuple(s.shape)!r}" for s in model.states]
         self.emit(f"DATA_SHAPES = {{{', '.join(data)}}}")
+        self.emit(f"INITIAL_STATES = {tuple(s.base + '_0' for s in model.states)!r}  # data keys that may be left out")
         classes = ", ".join(f"{s.base!r}: {s.classes!r}" for s in model.data_symbols if s.classes is not None)
         self.emit(f"CLASS_COUNTS = {{{classes}}}")
         sizes = ", ".join(f"{k!r}: {v!r}" for k, v in model.sizes.items())
