@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Dict, List, Optional
 
+from . import __version__
 from .errors import InputError
 from .files import write_atomically
 from .limits import COMMAND_SECONDS, OutOfTime, time_limit
@@ -158,6 +159,7 @@ def cmd_report(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="derive", description="Derive, emit and verify RNN gradients.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    p.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the built-in models").set_defaults(fn=cmd_models)
     s = sub.add_parser("show", help="every derived gradient with shapes, and the proof")

@@ -160,3 +160,12 @@ def test_a_claims_file_size_that_breaks_a_fixed_step_is_an_error_at_the_step(tmp
     assert main(["check", str(notes)]) == 2
     err = capsys.readouterr().err
     assert "f.rnn:7:9: error: h_4 is past the last step T = 3" in err
+
+
+def test_a_class_target_without_steps_is_named_as_declared_in_the_proof():
+    model = load_text("size H = 3, O = 4, T = 3\nparam W : O x H\ninput x_t : H x 1\ntarget k : class O\n"
+                      "state h_t : H x 1 = 0\nh_t = tanh(h_{t-1} + x_t)\ny = softmax(W @ h_T)\nL = -log(y[k])\n",
+                      "m2o.rnn")
+    proof = prove(derive_matrix(model), seed=0)
+    assert proof.holds
+    assert all(set(size.classes) == {"k"} for size in proof.sizes)

@@ -292,7 +292,8 @@ def prove_at(derivation: MatrixDerivation, sizes: Dict[str, int], seed: int = 0,
                     line.failures.append(f"{where}[{i},{j}]")
         lines.append(line)
     witness = numeric_witness(derivation, exact, seed, use_generic)
-    classes = {f"{model.symbols[k[0]].base}_{k[1]}": v for k, v in sorted(u.classes.items())}
+    classes = {(model.symbols[name].base if step is None else f"{model.symbols[name].base}_{step}"): v
+               for (name, step), v in sorted(u.classes.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))}
     return SizeProof(dict(sizes), lines, witness, time.perf_counter() - start, classes)
 
 
