@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .document import Doc
 from .latex import escape_text, fmt_sci, name_math, sizes_math
 from .typeset import Typesetter
@@ -58,7 +60,7 @@ def proof_section(doc: Doc, typeset: Typesetter, proof):
         if classes and not title:
             doc.para("Class targets drawn for the proof: " + "; ".join(
                 rf"${sizes_math(p.sizes)}$: " + ", ".join(
-                    rf"${name_math(k.rsplit('_', 1)[0], k.rsplit('_', 1)[1])} = {v[0] if len(v) == 1 else v}$"
+                    rf"${class_math(k)} = {v[0] if len(v) == 1 else v}$"
                     for k, v in p.classes.items()) for p in classes) + ".")
     doc.para(r"\textbf{Result: " + ("every recurrence proved at every size above.}" if proof.holds
                                     else "NOT PROVED} -- see the failures in the table."))
@@ -69,3 +71,10 @@ def witness_text(gap: float) -> str:
     if gap < 1e-40:
         return r"$< 10^{-40}$"
     return "$" + fmt_sci(gap, 1) + "$"
+
+
+def class_math(key: str) -> str:
+    """A class target of the proof in LaTeX: ``c_3`` (per step, at step 3) or ``k`` (one for all steps)."""
+    per_step = re.fullmatch(r"(.+)_(\d+)", key)
+    return name_math(per_step.group(1), per_step.group(2)) if per_step else name_math(key)
+
