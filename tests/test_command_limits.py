@@ -62,3 +62,24 @@ def test_bad_limits_are_refused(flag, capsys):
         main(command)
     assert stop.value.code == 2
     assert "takes a number" in capsys.readouterr().err
+
+
+def test_a_models_own_sizes_past_the_memory_limit_are_shown_at_the_largest(tmp_path, capsys):
+    path = tmp_path / "big.rnn"
+    path.write_text("size T = 1, B = 4, K = 100000000, H = 4\nparam W : H x H\ninput x_t : H x B\n"
+                    "input u : K x B\nstate h_t : H x B = 0\nh_t = tanh(W @ h_{t-1} + x_t)\n"
+                    "L = sum(h_T) + sum(u * u)\n")
+    assert main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:1:20: error: the sizes T=1, B=4, K=100000000, H=4 need about" in err and "^" in err
+
+
+def test_the_memory_estimate_counts_the_inputs_too(tmp_path, capsys):
+    # found by bench/fuzz.py: the input x_t alone took 4.5 GiB, which the estimate left out (MemoryError, exit 3)
+    path = tmp_path / "wide_input.rnn"
+    path.write_text("size G = 1\nsize K_2 = 100000000\nsize H = 2\nsize B = 3\nsize T = 2\nparam W0 : G x G\n"
+                    "param W1 : K_2 x G\nparam b2 : 1 x H\nparam b3 : H x 1\ninput x_t : B x K_2\n"
+                    "state g_t : B x G = 0\ng_t = tanh(g_{t-1} @ W0 + x_t @ W1)\nL = b2 @ b3\n")
+    assert main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2:6: error: the sizes" in err and "MemoryError" not in err

@@ -46,7 +46,20 @@ param W : H x 1
 L = sum(W * W) / (H - 2)
 """
 
-MODELS = {"fixed step": FIXED_STEP, "fixed from end": FIXED_FROM_END, "T as constant": T_AS_CONSTANT,
+CLASS_COUNT_ONLY = """size T = 1, B = 2, Hid = 1, V = 3, x1 = 5
+state h1_t : x1 x B = 0
+target c_t : class Hid x B
+input x_t : V x B
+param t : x1 x V
+param W0 : x1 x x1
+h1_t = tanh(W0 @ h1_{t-1} + t @ x_t)
+o_t = onehot(c_t)
+y_t = softmax(o_t)
+L_t = -sum(log(y_t[c_t]))
+L = sum_t L_t / B
+"""  # found by bench/fuzz.py: Hid is a class count and a computed quantity's size, in no input array
+
+MODELS = {"class count only": CLASS_COUNT_ONLY, "fixed step": FIXED_STEP, "fixed from end": FIXED_FROM_END, "T as constant": T_AS_CONSTANT,
           "size as constant": SIZE_AS_CONSTANT, "undefined at small size": UNDEFINED_AT_SMALL_SIZE}
 
 

@@ -13,7 +13,7 @@ from derive.emit.readable import generate_module
 from derive.emit.loader import import_source
 from derive.calculus.matrix import derive_matrix
 from derive.verify.run import verify
-from derive.verify.rule import CheckRow, VerifyResult, conclusion, judge
+from derive.verify.rule import CheckRow, VerifyResult, conclusion, format_result, judge
 from derive.numeric import central_difference_estimates, complex_step, random_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,3 +237,17 @@ def test_a_fixed_step_that_is_the_initial_state_at_the_declared_T(tmp_path):
     model = load_model(str(path))
     for T in (3, 4):
         assert verify(model, derive_matrix(model), {"H": 2, "T": T}, seed=0).passed
+
+
+def test_a_gradient_that_is_exactly_zero_meets_rounding_noise_in_a_random_direction(tmp_path):
+    # found by bench/fuzz.py: b2 shifts every logit of a softmax alike, so dL/db2 = 0 exactly, while the
+    # complex-step directional derivative carries rounding noise (1.8e-17); it was a false MISMATCH
+    path = tmp_path / "shift.rnn"
+    path.write_text("size dtype = 5, Hid = 2, H = 2, B = 1, T = 5\nz0_t = W0 @ h__{t-1} + W1 @ x_t\n"
+                    "h__t = relu(z0_t)\ny = softmax((b2 - x1).T)\nL = -sum(log(y[c])) / B\n"
+                    "param W0 : dtype x dtype\nparam W1 : dtype x Hid\nparam b2 : 1 x 1\ninput x_t : Hid x B\n"
+                    "input x1 : B x H\ntarget c : class H x B\nstate h__t : dtype x B = 0\n")
+    model = load_model(str(path))
+    result = verify(model, derive_matrix(model), dict(model.sizes), seed=0, entries=3)
+    assert result.passed, format_result(result)
+    assert all(d["passed"] and d["abs_error"] < 1e-15 for d in result.directions)

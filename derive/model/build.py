@@ -238,6 +238,7 @@ def build_model(statements: List[Statement], src: SourceText, name: str) -> Mode
         a missing loss or a state without an equation.
     """
     sizes: Dict[str, Optional[int]] = {}
+    size_positions: Dict[str, Tuple[int, int]] = {}
     symbols: Dict[str, Symbol] = {}
     eq_statements = []
     for st in statements:
@@ -246,6 +247,7 @@ def build_model(statements: List[Statement], src: SourceText, name: str) -> Mode
                 if size_name in sizes:
                     raise src.error(f"size '{size_name}' is given twice", pos)
                 sizes[size_name] = value
+                size_positions[size_name] = pos
     for st in statements:
         if st.kind in ("param", "input", "target", "state"):
             if st.kind == "state" and not st.name.endswith("_t"):
@@ -289,7 +291,7 @@ def build_model(statements: List[Statement], src: SourceText, name: str) -> Mode
         if eq.phase == "pre":
             _check_pre(eq, phases, src)
     equations = _order(equations, src)
-    model = Model(name, src.path, src.text, sizes, symbols, equations)
+    model = Model(name, src.path, src.text, sizes, symbols, equations, size_positions=size_positions)
     if model.has_steps and "T" not in sizes:
         sizes["T"] = None  # the number of steps, known from the data only
     for eq in equations:

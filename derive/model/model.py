@@ -73,6 +73,8 @@ class Model:
     equations: List[Equation]
     loss: str = "L"
     shape_cache: Dict[int, Shape] = field(default_factory=dict, repr=False)
+    size_positions: Dict[str, Tuple[int, int]] = field(default_factory=dict, repr=False)
+    """Where each size is declared, (line, column), for messages about a size."""
 
     def command_argument(self) -> str:
         """How a command line names this model: the built-in's name, or the file's path, shell-quoted."""

@@ -42,13 +42,17 @@ def check_sizes(model: Model, sizes: Dict[str, int]) -> None:
 
 
 def constant_sizes(model: Model) -> Dict[str, int]:
-    """The declared sizes no declared shape holds, with their values (``K`` in ``L = sum(W) / K``).
+    """The declared sizes no input array's shape holds, with their values (``K`` in ``L = sum(W) / K``).
 
-    T counts as held when the model has steps.  A generated module cannot
-    read such a size off its inputs, so it uses the declared value; a proof
-    or a check at other sizes must use that value too.
+    The arrays are the parameters, inputs, targets and initial states; a
+    class count (``target c : class K x B``) is in none of them, and neither
+    is a size only a computed quantity has.  T counts as held when the model
+    has steps.  A generated module cannot read such a size off its inputs,
+    so it uses the declared value; a proof or a check at other sizes must
+    use that value too.
     """
-    shaped = {d for sym in model.symbols.values() if sym.shape for d in sym.shape if isinstance(d, str)}
+    shaped = {d for sym in model.symbols.values() if sym.kind != "quantity" and sym.shape
+              for d in sym.shape if isinstance(d, str)}
     return {n: v for n, v in model.sizes.items()
             if v is not None and n not in shaped and not (n == "T" and model.has_steps)}
 

@@ -22,7 +22,8 @@ that check compared over every parameter and initial state: an entry of
 ``2.5e-6`` in a gradient whose scale is 1 is judged at the gradient's scale,
 as rounding affects it. Central differences add their own estimated error
 per entry (:func:`derive.numeric.central_difference_estimates`). A random
-direction agrees when ``|g.v - D_v| <= rtol |D_v| + atol |g|``.
+direction agrees when ``|g.v - D_v| <= rtol |D_v| + atol |g| + ROUNDING_FLOOR`` (a zero
+gradient, as of a bias under a softmax, meets rounding noise in ``D_v``).
 """
 
 ROUNDING_FLOOR = 64 * np.finfo(np.float64).eps

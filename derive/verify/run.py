@@ -22,7 +22,7 @@ from ..calculus.matrix import MatrixDerivation
 from ..calculus.prove import default_proof_sizes, numeric_values
 from ..emit.loader import import_source
 from ..emit.readable import generate_module
-from ..errors import InputError
+from ..errors import InputError, SourceText
 from ..model.model import Model
 from ..model.sizes import check_sizes
 from ..numeric import (
@@ -33,7 +33,7 @@ from ..numeric import (
     random_direction_check,
     random_params,
 )
-from .rule import TOLERANCE, VerifyResult, explain, judge
+from .rule import ROUNDING_FLOOR, TOLERANCE, VerifyResult, explain, judge
 
 
 def concrete_shape(shape, sizes: Dict[str, int]):
@@ -126,6 +126,16 @@ GiB and peaked at 0.43 GiB resident."""
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.2g}"
+
+
+def input_values(model: Model, sizes: Dict[str, int]) -> int:
+    """How many values the parameters, the data and the initial states hold at ``sizes``."""
+    total = 0
+    for sym in model.symbols.values():
+        if sym.kind != "quantity":
+            rows, cols = concrete_shape(sym.shape, sizes)
+            total += rows * cols * (sizes.get("T", 1) if sym.per_step and sym.kind != "state" else 1)
+    return total
 
 
 def forward_values(model: Model, sizes: Dict[str, int]) -> int:
@@ -274,11 +284,18 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
     """
     check_sizes(model, sizes)
     result = VerifyResult(model.name, dict(sizes), seed)
-    needed = 8 * 16 * forward_values(model, sizes)  # the stores of a complex pass and its temporaries
+    # the stores of a complex pass and its temporaries, then the inputs: drawn as floats, held as complex
+    needed = 8 * 16 * forward_values(model, sizes) + 24 * input_values(model, sizes)
     if needed > memory_limit:
-        raise InputError(f"the sizes {', '.join(f'{k}={v}' for k, v in sizes.items())} need about "
-                         f"{_gib(needed)} GiB for one complex-step pass (limit {_gib(memory_limit)} GiB): "
-                         "give smaller ones with --size, or raise the limit with --memory", model.path)
+        message = (f"the sizes {', '.join(f'{k}={v}' for k, v in sizes.items())} need about "
+                   f"{_gib(needed)} GiB for one complex-step pass (limit {_gib(memory_limit)} GiB): "
+                   "give smaller ones with --size, or raise the limit with --memory")
+        own = all(model.sizes.get(k) == v for k, v in sizes.items())
+        declared = [k for k in sizes if k in model.size_positions]
+        if own and declared:  # the file's sizes, none given by --size: point at the largest
+            largest = max(declared, key=lambda k: sizes[k])
+            raise SourceText(model.source, model.path).error(message, model.size_positions[largest])
+        raise InputError(message, model.path)
     if source is None:  # derive's own module: an exception in it is a bug of derive's, not a verdict
         return _verify(result, model, derivation, sizes, seed, entries, directions, hand, complex_entries,
                        source)
@@ -373,11 +390,11 @@ def _verify(result, model, derivation, sizes, seed, entries, directions, hand, c
     rtol, atol = TOLERANCE["direction"]
     norm = float(np.sqrt(sum(float(np.sum(np.asarray(g, dtype=float) ** 2)) for g in grads.values())))
     for c in checks:
-        allowed = rtol * abs(c.complex_step) + atol * norm
+        allowed = float(rtol * abs(c.complex_step) + atol * norm + ROUNDING_FLOOR)
         result.directions.append({"direction": c.index, "complex_step": float(c.complex_step),
                                   "gradient": float(c.gradient), "abs_error": float(c.abs_error),
                                   "rel_error": float(c.rel_error), "allowed": allowed,
-                                  "passed": float(c.abs_error) <= allowed})
+                                  "passed": bool(float(c.abs_error) <= allowed)})
     if entries is not None:
         cs_text = "" if picked_c is picked else f", complex step at {complex_entries} of them"
         result.notes.append(f"finite differences at {entries} entries per parameter and initial state "
