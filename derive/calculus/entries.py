@@ -13,18 +13,7 @@ from typing import Callable, Dict, List, Optional
 
 import sympy
 
-from ..notation.expr import (
-    ARITHMETIC,
-    Adj,
-    Binary,
-    Call,
-    Node,
-    Num,
-    Pick,
-    Ref,
-    SizeRef,
-    Unary,
-)
+from ..notation.expr import ARITHMETIC, Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 
 Key = tuple  # (name, step or None)
 

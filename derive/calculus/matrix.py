@@ -13,20 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
 from ..model.model import Equation, Model
-from ..notation.expr import (
-    ONE,
-    Adj,
-    Binary,
-    Call,
-    Node,
-    Num,
-    Pick,
-    Ref,
-    Step,
-    adjoint_refs,
-    shift_steps,
-    transform,
-)
+from ..notation.expr import ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step, adjoint_refs, shift_steps, transform
 from .rules import vjp
 from .simplify import simplify
 

@@ -11,18 +11,7 @@ from fractions import Fraction
 from typing import Optional, Tuple
 
 from ..model.model import broadcast
-from ..notation.expr import (
-    ARITHMETIC,
-    ONE,
-    ZERO,
-    Binary,
-    Call,
-    Node,
-    Num,
-    SizeRef,
-    Unary,
-    transform,
-)
+from ..notation.expr import ARITHMETIC, ONE, ZERO, Binary, Call, Node, Num, SizeRef, Unary, transform
 
 SUMS = ("sum", "mean", "rowsum", "colsum", "sum_t")
 

@@ -34,17 +34,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from ..model.model import Model
-from ..notation.expr import (
-    ELEMENTWISE_FUNCTIONS,
-    Binary,
-    Call,
-    Node,
-    Num,
-    Pick,
-    Ref,
-    SizeRef,
-    Unary,
-)
+from ..notation.expr import ELEMENTWISE_FUNCTIONS, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 
 _PER_COLUMN_FUNCTIONS = set(ELEMENTWISE_FUNCTIONS) | {"softmax", "squared", "ones_like", "onehot"}
 _LINEAR_FUNCTIONS = {"sum_t", "colsum", "rowsum", "sum", "mean", "transpose"}

@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from ..notation.expr import (
-    Adj,
-    Binary,
-    Call,
-    Node,
-    Num,
-    Pick,
-    Ref,
-    SizeRef,
-    Step,
-    Unary,
-    walk,
-)
+from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from ..notation.printer import BINARY_PREC, PREC_POSTFIX, NotationPrinter
 from .hygiene import size_placeholder, symbol_placeholder
 

@@ -9,13 +9,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Set
 
-from ..calculus.matrix import (
-    Adjoint,
-    MatrixDerivation,
-    Term,
-    boundary_offsets,
-    initial_state_terms,
-)
+from ..calculus.matrix import Adjoint, MatrixDerivation, Term, boundary_offsets, initial_state_terms
 from ..model.model import Model
 from ..notation.expr import Adj, Step, fix_steps
 from ..notation.printer import show

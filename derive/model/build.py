@@ -10,19 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import InputError, SourceText, split_lines
-from ..notation.expr import (
-    Adj,
-    Binary,
-    Call,
-    Node,
-    Num,
-    Pick,
-    Ref,
-    SizeRef,
-    Step,
-    Unary,
-    walk,
-)
+from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from ..notation.expression_parser import MAX_STEP_DIGITS
 from ..notation.parse import MAX_SIZE, MAX_TEXT, Statement, parse_statements
 from .model import Equation, Model, ShapeError, Symbol, shape_text

@@ -74,7 +74,8 @@ def check_claims(path: str, progress: Optional[TextIO] = None, allow_model_path:
     for r in results:
         c = r.claim
         rows.append(ClaimRow(c.line, c.text, c.lhs, c.rhs, r.verdict, r.explanation or "",
-                             getattr(r, "truth", None), getattr(r, "repair", None),
+                             getattr(r, "truth", None) or getattr(r, "truth_terms", None),
+                             getattr(r, "repair", None),
                              getattr(r, "repair_edit", None), list(getattr(r, "sizes_proved", []) or [])))
     return notes.model, rows
 

@@ -6,19 +6,7 @@ from dataclasses import replace
 from typing import List
 
 from ..calculus.matrix import Adjoint, Term, initial_state_terms
-from ..notation.expr import (
-    Adj,
-    Binary,
-    Call,
-    Node,
-    Pick,
-    Ref,
-    Step,
-    Unary,
-    adjoint_refs,
-    fix_steps,
-    walk,
-)
+from ..notation.expr import Adj, Binary, Call, Node, Pick, Ref, Step, Unary, adjoint_refs, fix_steps, walk
 from .document import Doc
 from .latex import escape_text, shape_math, step_math
 from .typeset import Typesetter

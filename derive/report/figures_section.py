@@ -31,16 +31,7 @@ def figures_section(doc: Doc, typeset: Typesetter, code: str, sizes: Dict[str, i
     from ..emit.loader import import_source
     from ..numeric import random_params
     from ..verify.run import concrete_shape, random_data
-    from .figures import (
-        STEP_EXPONENTS,
-        Axes,
-        adjoint_norms,
-        entry_errors,
-        heat_map,
-        line_plot,
-        log_ticks,
-        step_sweep,
-    )
+    from .figures import STEP_EXPONENTS, Axes, adjoint_norms, entry_errors, heat_map, line_plot, log_ticks, step_sweep
     model = typeset.model
     module = import_source(code)
     doc.add(r"\section{Figures}\label{sec:figures}", "")

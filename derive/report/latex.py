@@ -15,26 +15,8 @@ import unicodedata
 from fractions import Fraction
 from typing import Dict, Optional
 
-from ..notation.expr import (
-    Adj,
-    Binary,
-    Call,
-    Node,
-    Num,
-    Pick,
-    Ref,
-    SizeRef,
-    Step,
-    Unary,
-)
-from ..notation.printer import (
-    BINARY_PREC,
-    PREC_POSTFIX,
-    PREC_POWER,
-    PREC_PREFIX,
-    PREC_PRODUCT,
-    NotationPrinter,
-)
+from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary
+from ..notation.printer import BINARY_PREC, PREC_POSTFIX, PREC_POWER, PREC_PREFIX, PREC_PRODUCT, NotationPrinter
 
 TEXT_ESCAPES = {
     "\\": r"{\ttfamily\char92}", "{": r"{\ttfamily\char123}", "}": r"{\ttfamily\char125}",
