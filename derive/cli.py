@@ -100,26 +100,21 @@ def cmd_verify(args) -> int:
     return 0 if result.passed else 1
 
 
-def _positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"takes a number of seconds above 0, not {text!r}")
-    return value
+def _positive(unit: str, most: float = float("inf")):
+    """An argparse type: a number of ``unit`` above 0 and below ``most`` (infinity is refused)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < most or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"takes a number of {unit} above 0, not {text!r}")
+        return value
+    return parse
 
 
-def _positive_gib(text: str) -> float:
-    """An argparse type: a number of GiB above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value > 2 ** 20:
-        raise argparse.ArgumentTypeError(f"takes a number of GiB above 0, not {text!r}")
-    return value
+_positive_seconds = _positive("seconds")
+_positive_gib = _positive("GiB", 2 ** 20)
 
 
 def _add_seconds(parser: argparse.ArgumentParser) -> None:
@@ -194,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--claim-seconds", type=_positive_seconds, default=None, metavar="S",
                    help="time limit per claim, all its work included (default 20); "
                         "a claim past it is undecided")
-    k.add_argument("--seconds", type=_positive_seconds, default=600.0, metavar="S",
-                   help="time limit of the whole command (default 600); claims left are undecided")
+    k.add_argument("--seconds", type=_positive_seconds, default=COMMAND_SECONDS, metavar="S",
+                   help=f"time limit of the whole command (default {COMMAND_SECONDS:g}); claims left are undecided")
     k.add_argument("--max-claims", type=_positive_count, default=500, metavar="N",
                    help="most claims one file may hold (default 500); more is an input error")
     k.set_defaults(fn=cmd_check)
