@@ -107,8 +107,9 @@ def test_seed_repairs():
     doc = json.loads(_run(EXAMPLES / "seed001_bptt_two_steps.claims", True)[1])
     claims = doc["claims"]
     assert claims[0]["repair"] == "W_hy.T @ dL/dy"
-    assert claims[1]["repair"] == "dL/dh_2 * (1 - h_2**2) @ h_1.T"
-    assert claims[5]["repair"] == "sum_t dL/dh_t * (1 - h_t**2) @ h_{t-1}.T"
+    # the products are parenthesised where a reader could misgroup them (the same tree)
+    assert claims[1]["repair"] == "(dL/dh_2 * (1 - h_2**2)) @ h_1.T"
+    assert claims[5]["repair"] == "sum_t (dL/dh_t * (1 - h_t**2)) @ h_{t-1}.T"
     doc = json.loads(_run(EXAMPLES / "seed002_softmax_rnn.claims", True)[1])
     assert doc["claims"][4]["repair"] == "dL_t/dh_t * (1 - h_t**2)"
     assert "@ with its operands swapped" in doc["claims"][3]["dot_reading"]

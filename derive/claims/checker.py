@@ -16,7 +16,7 @@ import numpy as np
 
 from ..calculus.matrix import derive_matrix
 from ..model.model import ShapeError
-from ..notation.expr import Adj, Call, Node, Ref
+from ..notation.expr import Adj, Call, Iverson, Node, Ref
 from .context import SizeContext, sizes_text
 from .decide import Decider
 from .limits import (
@@ -37,6 +37,8 @@ def free_relative(node: Node) -> bool:
     """Whether the tree reads step ``t`` outside any ``sum_t``."""
     if isinstance(node, Call) and node.fn == "sum_t":
         return False
+    if isinstance(node, Iverson):
+        return True
     if isinstance(node, (Ref, Adj)):
         steps = [node.step] + ([node.loss_step, node.use] if isinstance(node, Adj) else [])
         if any(s is not None and s.kind == "rel" for s in steps):

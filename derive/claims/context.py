@@ -17,7 +17,7 @@ from ..calculus.entries import Evaluator, Mat, zeros
 from ..calculus.exact import ExactAdjoints, reverse_sweep, unroll
 from ..calculus.prove import PRECISION, EntryProver, instantiate
 from ..model.model import Model
-from ..notation.expr import Adj, Node, adjoint_refs
+from ..notation.expr import Adj, Iverson, Node, adjoint_refs
 from .numeric import FloatEvaluator
 
 LossKey = tuple[str, int | None]
@@ -34,6 +34,11 @@ class ClaimEvaluator(Evaluator):
     def value_of(self, node: Node, t):
         if isinstance(node, Adj):
             return self.adjoint(node, t)
+        if isinstance(node, Iverson):
+            if t is not None and node.holds_at(t, self.T):
+                return self.value_of(node.args[0], t)
+            rows, cols = (self.dim(d) for d in self.model.shape(node.args[0]))
+            return zeros(rows, cols)
         return super().value_of(node, t)
 
 
@@ -250,7 +255,8 @@ class SizeContext:
         model = self.model
         return FloatEvaluator(self.sizes, self.T, self.forward_float, self.adjoint_float,
                               lambda name, step: self.u.classes[(name, step)],
-                              lambda name: self.u.dim(model.symbols[name].classes))
+                              lambda name: self.u.dim(model.symbols[name].classes),
+                              lambda node: tuple(self.u.dim(d) for d in model.shape(node)))
 
     def symbolic_evaluator(self) -> ClaimEvaluator:
         return ClaimEvaluator(self.model, self.sizes, self.T, self.u.lookup, self.adjoint_mat,

@@ -23,6 +23,7 @@ from .repairs import describe_choices, has_dot
 from .result import RANK, Result
 from .shape import shape_verdict
 from .terms import TermNamer, label_of
+from .vouch import proves, truth_rhs, vouch_repair
 from .wrong import explain_wrong
 
 EXPLAIN = {"holds": explain_holds, "layout": explain_layout, "factor": explain_factor,
@@ -52,6 +53,8 @@ class Decider:
         self.deadline = deadline
         self.namer = TermNamer(checker.derivation)
         self.combos = [ctx.sizes for ctx in checker.contexts]
+        self.truth: str | None = None
+        self.truth_terms: str | None = None
 
     def tick(self, what: str):
         """Say what is being done; raise ``OutOfTime`` past the claim's deadline."""
@@ -77,12 +80,36 @@ class Decider:
         one_edit_repair(self, res, near)
 
     def decide(self) -> Result:
-        """The verdict on the claim, proved, explained and with a repair where one is found."""
+        """The verdict on the claim, proved, explained and with a repair where one is found.
+
+        The truth and the repair are proved as claims of their own before they
+        are given (:mod:`derive.claims.vouch`): a truth that is not is given as
+        derived terms (``truth_terms``), a repair that is not is dropped.
+        """
+        self.tick("writing out the truth")
+        text, is_claim = self.truth_text()
+        proved = is_claim and proves(self, truth_rhs(self.lhs, text))
+        if proved:
+            self.truth = text
+        else:
+            self.truth_terms = text
+        res = self._decide(self.truth)
+        res.truth, res.truth_terms = self.truth, self.truth_terms
+        if is_claim and not proved:
+            res.withheld.append(f"truth: {text}")
+        vouch_repair(self, res)
+        return res
+
+    def truth_phrase(self) -> str:
+        """``the truth: dL/dX = ...``, or the truth as derived terms when it is not a claim."""
+        if self.truth is not None:
+            return f"the truth: {self.truth}"
+        return f"the truth, as derived terms (not written as a claim): {self.truth_terms}"
+
+    def _decide(self, truth) -> Result:
         claim = self.claim
         self.tick("reading the shapes of the claim")
         target, good, errors = self.checker.conforming(claim)
-        self.tick("writing out the truth")
-        truth = self.truth_text()
         if not good:
             return shape_verdict(self, target, truth)
         candidates = []
@@ -113,8 +140,8 @@ class Decider:
         return res
 
     # -- texts the explanations share --------------------------------------------
-    def truth_text(self) -> str:
-        """The truth written out in the notes' notation, part by part."""
+    def truth_text(self) -> tuple[str, bool]:
+        """The truth written out in the notes' notation, part by part, and whether it is a claim."""
         labels = []
         for k, ctx in enumerate(self.checker.contexts[:1]):
             for t in self.checker.steps(self.claim, ctx):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
 import sympy
 
 from ..calculus.entries import Mat
+from ..notation.expr import Binary, Num, SizeRef, Unary
 from ..notation.printer import show
 from .context import sizes_text
 from .numeric import agrees
+from .terms import clear
 
 
 def _fraction(c: float) -> Fraction | None:
@@ -49,7 +52,7 @@ def name_factor(cs: list[float], combos: list[dict[str, int]]) -> str | None:
                 r = rs[0]
                 if power == -1:
                     return f"{_frac_text(r)}/{n}" if r != 1 else f"1/{n}"
-                return f"{_frac_text(r)}*{n}" if r != 1 else n
+                return f"{_frac_text(r)}*{n}" if r not in (1, -1) else ("-" if r == -1 else "") + n
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 rs = [_fraction(c * (combo[a] * combo[b]) ** (-power)) for c, combo in zip(cs, combos)]
@@ -131,6 +134,41 @@ def explain_factor(decider, res, tree, info, data, holding):
                        f"is {shown} times the truth{hint}; {decider.proved_text(res)}")
     decider.find_repair(res)
     if name and not res.repair:
-        inverse = name[2:] if name.startswith("1/") else f"1/({name})"
-        res.repair = f"{inverse} * ({show(tree)})"
-        res.repair_edit = f"multiply by {inverse}"
+        res.repair, res.repair_edit = _undo_factor(name, tree)
+        if not res.repair:
+            res.repair = res.repair_edit = None
+
+
+def _undo_factor(name: str, tree) -> tuple[str, str]:
+    """The claim with a named factor undone (``(...) / B``, ``B * (...)``) and the edit's words."""
+    negated = name.startswith("-") and not re.fullmatch(r"-\d+(/\d+)?", name)
+    node, words = _undo_node(name[1:] if negated else name, tree)
+    if node is None:
+        return "", ""
+    return (clear(Unary("neg", node)), words + " and negate") if negated else (clear(node), words)
+
+
+def _undo_node(name: str, tree) -> tuple:
+    """:func:`_undo_factor` as a tree."""
+    m = re.fullmatch(r"(-?\d+)(?:/(\d+))?", name)
+    if m:  # a number p/q: multiply by q/p
+        f = 1 / Fraction(int(m.group(1)), int(m.group(2) or 1))
+        if f == -1:
+            return Unary("neg", tree), "negate the right side"
+        if f.numerator == 1:
+            return Binary("/", tree, Num(Fraction(f.denominator))), f"divide by {f.denominator}"
+        return Binary("*", Num(f), tree), f"multiply by {_frac_text(f)}"
+    m = re.fullmatch(r"(\d+)/\(?([A-Za-z_]\w*)(?:\*([A-Za-z_]\w*))?\)?", name)
+    if m:  # r/(a*b) or 1/a: multiply by (a*b)/r
+        size = SizeRef(m.group(2)) if m.group(3) is None else Binary("*", SizeRef(m.group(2)), SizeRef(m.group(3)))
+        node = Binary("*", size, tree)
+        if m.group(1) != "1":
+            node = Binary("/", node, Num(Fraction(int(m.group(1)))))
+        return node, f"multiply by {show(size)}" + (f" / {m.group(1)}" if m.group(1) != "1" else "")
+    m = re.fullmatch(r"(?:(\d+)\*)?([A-Za-z_]\w*)(?:\*([A-Za-z_]\w*))?", name)
+    if m:  # r*a*b: divide by it
+        size = SizeRef(m.group(2)) if m.group(3) is None else Binary("*", SizeRef(m.group(2)), SizeRef(m.group(3)))
+        if m.group(1):
+            size = Binary("*", Num(Fraction(int(m.group(1)))), size)
+        return Binary("/", tree, size), f"divide by {show(size)}"
+    return None, ""

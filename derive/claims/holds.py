@@ -7,6 +7,7 @@ from ..model.model import shape_text
 from ..notation.expr import Unary
 from ..notation.printer import show
 from .numeric import agrees
+from .terms import clear
 
 
 def holds(data, scale: float) -> bool:
@@ -56,7 +57,7 @@ def explain_holds(decider, res, tree, info, data, holding):
 
 def explain_layout(decider, res, tree, info, data, holding):
     """Say that the claim is the derivative's transpose, and repair it; see :func:`explain_holds`."""
-    res.repair = show(Unary("T", tree))
+    res.repair = clear(Unary("T", tree))
     res.repair_edit = "transpose the right side"
     lhs, model = decider.lhs, decider.checker.model
     x = show(lhs)

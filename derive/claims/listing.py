@@ -78,6 +78,9 @@ def listing(notes, results: list) -> str:
         lines.append(f"    {r.explanation}")
         if r.verdict not in ("holds",) and r.truth and r.truth not in r.explanation:
             lines.append(f"    truth: {r.truth}")
+        terms = getattr(r, "truth_terms", None)
+        if r.verdict not in ("holds",) and terms and terms not in r.explanation:
+            lines.append(f"    truth, as derived terms (not written as a claim): {terms}")
         if r.repair and r.repair not in r.explanation:
             lines.append(f"    repair ({r.repair_edit}): {r.repair}")
     lines.append("")
@@ -103,6 +106,7 @@ def result_dict(r) -> dict:
         "reading": r.reading,
         "dot_reading": r.dot_choices,
         "truth": r.truth,
+        "truth_terms": getattr(r, "truth_terms", None),
         "repair": r.repair,
         "repair_edit": r.repair_edit,
         "counterexample": r.counterexample,

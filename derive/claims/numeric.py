@@ -16,6 +16,7 @@ from ..notation.expr import (
     Adj,
     Binary,
     Call,
+    Iverson,
     Node,
     Num,
     Pick,
@@ -62,16 +63,20 @@ class FloatEvaluator:
         ``classes(name, step) -> list[int]`` for class targets.
     num_classes : callable
         ``num_classes(name) -> int``.
+    shape_of : callable, optional
+        ``shape_of(node) -> (rows, cols)``: the zero of an Iverson bracket
+        ``[t = T] x`` at the other steps is shaped like ``x``.
     """
 
     def __init__(self, sizes: dict[str, int], T: int, lookup: Callable, adjoint: Callable,
-                 classes: Callable, num_classes: Callable):
+                 classes: Callable, num_classes: Callable, shape_of: Callable | None = None):
         self.sizes = sizes
         self.T = T
         self.lookup = lookup
         self.adjoint = adjoint
         self.classes = classes
         self.num_classes = num_classes
+        self.shape_of = shape_of
 
     def step(self, step, t: int | None) -> int | None:
         return None if step is None else step.at(t if t is not None else 0, self.T)
@@ -109,6 +114,12 @@ class FloatEvaluator:
             x = self.value_of(node.x, t)
             cls = self.classes(node.cls.name, self.step(node.cls.step, t))
             return np.array([[x[c, j] for j, c in enumerate(cls)]])
+        if isinstance(node, Iverson):
+            if t is not None and node.holds_at(t, self.T):
+                return self.value_of(node.args[0], t)
+            if self.shape_of is None:
+                raise Undefined("the shape of an Iverson bracket's term")
+            return np.zeros(self.shape_of(node.args[0]))
         if isinstance(node, Call):
             return self.call(node, t)
         raise TypeError(type(node).__name__)

@@ -14,7 +14,7 @@ import sympy
 from ..calculus.entries import Mat
 from ..notation.expr import Binary, Node, Unary
 from ..notation.printer import show
-from .terms import label_of
+from .terms import clear, label_of
 
 
 def _additive_terms(node: Node, sign: int = 1) -> list[tuple[int, Node]]:
@@ -154,10 +154,10 @@ def explain_partial(decider, res, tree, info, data, holding):
     res.explanation = text + f"; {decider.proved_text(res)}"
     simple = all(not m.startswith("the contributions") for m in res.missing)
     if res.missing and simple and not res.extra:
-        res.repair = show(info["matched"]) + "".join(f" + {m}" for m in res.missing)
+        res.repair = clear(info["matched"]) + "".join(f" + {m}" for m in res.missing)
         res.repair_edit = "add the missing term" + ("s" if len(res.missing) > 1 else "")
     elif res.extra and not res.missing:
-        res.repair = show(info["matched"])
+        res.repair = clear(info["matched"])
         res.repair_edit = "drop the extra term" + ("s" if len(res.extra) > 1 else "")
     elif res.missing and decider.checker.model.symbols[lhs.name].per_step is False \
             and not lhs.use and lhs.loss_step is None:

@@ -14,7 +14,7 @@ from ..model.build import Resolver, build_model, builtin_names, load_model
 from ..model.model import Model
 from ..model.sizes import check_sizes
 from ..notation import parse as _parse
-from ..notation.expr import Adj, Call, Node, Pick, Ref, SizeRef, Step, walk
+from ..notation.expr import Adj, Call, Iverson, Node, Pick, Ref, SizeRef, Step, walk
 from ..notation.lexer import strip_comment, tokenize
 from ..notation.parse import LineParser, Statement, parse_statements
 
@@ -356,6 +356,8 @@ def uses_fixed_step(claim: Claim) -> bool:
             steps.append(n.step)
         if isinstance(n, Adj):
             steps += [n.loss_step, n.use]
+        if isinstance(n, Iverson):
+            steps.append(n.bound)
         if any(s is not None and s.kind == "abs" for s in steps):
             return True
     return False

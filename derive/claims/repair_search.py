@@ -11,6 +11,7 @@ from .holds import holds
 from .numeric import truth_scale
 from .partial import screen_partial
 from .repairs import describe_choices, edits, readings
+from .terms import clear
 
 REPAIR_SECONDS = 8.0
 """Most seconds the search for a repair takes (within the claim's own limit)."""
@@ -69,8 +70,9 @@ def one_edit_repair(decider, res, near: dict | None = None):
             except Exception:
                 ok = False
             if ok:
-                res.repair = show(tree)
+                res.repair = clear(tree)
                 res.repair_edit = desc + (f", with {describe_choices(choices)}" if choices else "")
+                res.repair_proved = True
                 return
 
 

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
 
-from ..notation.expr import Adj, Binary, Call, Node, Num, Ref, SizeRef, Unary
+from ..notation.expr import Adj, Binary, Call, Node, Num, Ref, SizeRef, Step, Unary, iverson
 from ..notation.printer import show
 
 PRODUCTS = ("@", "*", "dot")
 LOW = ("+", "-")
 HIGH = ("@", "*", "dot", "/")
 MAX_READINGS = 243
+REDUCTIONS = ("sum", "rowsum", "colsum")
 
 Reading = tuple[Node, list[tuple[tuple, str]]]
 
@@ -101,6 +102,23 @@ def _build(factors: list[Node], ops: list[str]) -> Node:
     return out
 
 
+def _has_relative_step(node: Node) -> bool:
+    """Whether the tree reads a step ``t + k`` (outside a ``sum_t``)."""
+    if isinstance(node, Call) and node.fn == "sum_t":
+        return False
+    if isinstance(node, (Ref, Adj)) and node.step is not None and node.step.kind == "rel":
+        return True
+    return any(_has_relative_step(k) for k in node.children())
+
+
+def _in_sum(root: Node, path: tuple) -> bool:
+    """Whether the subtree at ``path`` is a term of a sum (``a + b``, ``a - b``)."""
+    parent = root
+    for k in path[:-1]:
+        parent = parent.children()[k]
+    return isinstance(parent, Binary) and parent.op in LOW
+
+
 def _is_scalar_leaf(node: Node) -> bool:
     return isinstance(node, (Num, SizeRef))
 
@@ -130,16 +148,28 @@ def edits(node: Node) -> Iterator[tuple[Node, str]]:
         if (isinstance(n, Binary) and n.op == "**" and isinstance(n.a, Binary) and n.a.op == "-"):
             new = Binary("-", n.a.a, Binary("**", n.a.b, n.b))
             yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
-    # 1 - h -> 1 - h**2
+    # 1 - h -> 1 - h**2 (and 1 - tanh(z) -> 1 - tanh(z)**2)
     for path, n in nodes:
         if (isinstance(n, Binary) and n.op == "-" and isinstance(n.a, Num) and n.a.value == 1
-                and isinstance(n.b, Ref)):
+                and isinstance(n.b, (Ref, Call))):
             new = Binary("-", n.a, Binary("**", n.b, Num(Fraction(2))))
             yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
     # @ <-> *
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in ("@", "*"):
             other = "*" if n.op == "@" else "@"
+            yield replace_at(node, path, replace(n, op=other)), f"{other} for {n.op} in {show(n)}"
+    # a reduction for another (sum for colsum, rowsum for sum)
+    for path, n in nodes:
+        if isinstance(n, Call) and n.fn in REDUCTIONS:
+            for other in REDUCTIONS:
+                if other != n.fn:
+                    new = replace(n, fn=other)
+                    yield replace_at(node, path, new), f"{other} for {n.fn} in {show(n)}"
+    # + for - (and - for +)
+    for path, n in nodes:
+        if isinstance(n, Binary) and n.op in LOW:
+            other = "-" if n.op == "+" else "+"
             yield replace_at(node, path, replace(n, op=other)), f"{other} for {n.op} in {show(n)}"
     # missing parentheses around a sum inside a product chain
     for path, n in nodes:
@@ -151,6 +181,11 @@ def edits(node: Node) -> Iterator[tuple[Node, str]]:
             group = Binary(n.op, lf[-1], rf[0])
             new = _build(lf[:-1] + [group] + rf[1:], lo + ro)
             yield replace_at(node, path, new), f"parenthesise ({show(group)})"
+    # a term that exists at the last step only (the read-out of a many-to-one model): [t = T]
+    for path, n in nodes:
+        if path and isinstance(n, (Binary, Adj)) and not _has_relative_step(n) and _in_sum(node, path):
+            yield replace_at(node, path, iverson(n, "=", Step("last", 0))), \
+                f"{show(n)} at the last step only ([t = T])"
     # a step off by one
     for path, n in nodes:
         if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":

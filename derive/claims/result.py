@@ -29,8 +29,14 @@ class Result:
     reading: str | None = None
     dot_choices: str | None = None
     truth: str | None = None
+    truth_terms: str | None = None
+    """The truth as derived terms, when it cannot be written (and proved) as a claim; ``truth`` is then None."""
     repair: str | None = None
     repair_edit: str | None = None
+    repair_proved: bool = False
+    """The repair was proved as a claim of its own (every printed repair is)."""
+    withheld: list[str] = field(default_factory=list)
+    """Truths (written as claims) and repairs not printed because they were not proved as claims."""
     counterexample: dict | None = None
     sizes_proved: list[dict[str, int]] = field(default_factory=list)
     factor: str | None = None

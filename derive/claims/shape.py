@@ -52,5 +52,5 @@ def shape_verdict(decider, target: tuple, truth: str) -> Result:
     decider.find_repair(res)
     if res.repair:
         text += f"; one-edit repair ({res.repair_edit}): {res.repair}"
-    res.explanation = text + f"; the truth: {truth}"
+    res.explanation = text + f"; {decider.truth_phrase()}"
     return res

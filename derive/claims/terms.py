@@ -9,6 +9,7 @@ prints them (``W_hh.T @ dL/dz_{t+1}``, the contributions of steps 1..t-1).
 from __future__ import annotations
 
 from dataclasses import replace
+from fractions import Fraction
 
 from ..calculus.matrix import MatrixDerivation
 from ..notation.expr import (
@@ -16,13 +17,17 @@ from ..notation.expr import (
     Binary,
     Call,
     Node,
+    Num,
+    Ref,
     Step,
-    adjoint_refs,
+    Unary,
     fix_steps,
+    iverson,
     shift_steps,
     transform,
+    walk,
 )
-from ..notation.printer import NotationPrinter, show
+from ..notation.printer import BINARY_PREC, NotationPrinter, show
 
 Label = tuple[str, str, int | None]  # (consumer, "rel" | "abs", offset or step)
 
@@ -43,6 +48,23 @@ class KPrinter(NotationPrinter):
         return f"{base}_{step.text()}"
 
 
+class ClearPrinter(NotationPrinter):
+    """The notation with parentheses where a reader could misgroup a chain of products:
+    ``(U.T @ g) * r`` rather than ``U.T @ g * r`` (the same tree either way)."""
+
+    def print_Binary(self, node: Binary) -> str:
+        if node.op in ("*", "@", "/") and isinstance(node.a, Binary) and node.a.op in ("*", "@") \
+                and node.a.op != node.op:
+            p = BINARY_PREC[node.op]
+            return self.paren(self.print(node.a)) + self.op_text[node.op] + self.wrap(node.b, p + 1)
+        return super().print_Binary(node)
+
+
+def clear(node: Node) -> str:
+    """A truth's text: :func:`show` with the parentheses of :class:`ClearPrinter`."""
+    return ClearPrinter()(node)
+
+
 def label_of(owner: tuple, t: int | None) -> Label:
     """A consumer (quantity, step) relative to the claim's step ``t``."""
     name, step = owner
@@ -58,6 +80,23 @@ class TermNamer:
         self.derivation = derivation
         self.model = derivation.model
 
+    def constants(self, expr: Node) -> Node:
+        """Scalar adjoints that are constants written in place (``dL/dL_t`` is ``1/T`` when the loss
+        is a mean over the steps): the truth names no internal quantity of the loss."""
+
+        def sub(n):
+            if not (isinstance(n, Adj) and n.use is None and n.loss == self.model.loss and n.loss_step is None):
+                return n
+            sym = self.model.symbols.get(n.name)
+            adj = self.derivation.adjoints.get(n.name)
+            if sym is None or sym.shape != (1, 1) or adj is None or len(adj.terms) != 1:
+                return n
+            term = adj.terms[0]
+            if term.at is not None or term.summed or any(isinstance(k, (Ref, Adj)) for k in walk(term.expr)):
+                return n
+            return term.expr
+        return transform(expr, sub)
+
     def relabel(self, expr: Node, lhs: Adj) -> Node:
         """The derivation's ``dL/d...`` rewritten for the claim's loss (``dL_t/d...``)."""
         if lhs.loss == self.model.loss and lhs.loss_step is None:
@@ -65,6 +104,8 @@ class TermNamer:
 
         def fix(n):
             if isinstance(n, Adj) and n.loss == self.model.loss and n.use is None:
+                if n.name == lhs.loss and n.step == lhs.loss_step:
+                    return Num(Fraction(1))  # dL_t/dL_t
                 return replace(n, loss=lhs.loss, loss_step=lhs.loss_step)
             return n
         return transform(expr, fix)
@@ -88,30 +129,73 @@ class TermNamer:
         sym = self.model.symbols[lhs.name]
         out = []
         for term in terms:
-            expr = term.expr
-            if sym.per_step and lhs.step is not None and lhs.step.kind != "rel":
-                expr = fix_steps(expr, lhs.step.offset) if lhs.step.kind == "abs" else expr
-            elif sym.per_step and lhs.step is not None and lhs.step.offset:
-                expr = shift_steps(expr, lhs.step.offset)
-            elif not sym.per_step and term.summed:
-                if kind == "rel":
-                    expr = shift_steps(expr, v)
-                elif v is not None:
-                    expr = fix_steps(expr, v)
-            out.append(self.relabel(expr, lhs))
+            if sym.per_step and lhs.step is not None:
+                expr = self.place(lhs, term)
+                if expr is None:
+                    continue
+            else:
+                expr = term.expr
+                if term.summed:
+                    if kind == "rel":
+                        expr = shift_steps(expr, v)
+                    elif v is not None:
+                        expr = fix_steps(expr, v)
+            if lhs.loss == self.model.loss and lhs.loss_step is None:
+                expr = self.constants(expr)
+            out.append(tidy(self.relabel(expr, lhs)))
+        if not out:
+            return None
         node = out[0]
         for e in out[1:]:
             node = Binary("+", node, e)
         return node
+
+    def place(self, lhs: Adj, term) -> Node | None:
+        """A term of a per-step quantity's adjoint written for the claim's step.
+
+        At ``t + k`` its steps are moved by ``k``, and a term that exists at
+        one step only gets the Iverson bracket of that step (``[t = T]``); at a
+        fixed step (``h_2``, ``h_T``) its steps are fixed there, and a term
+        that does not exist at that step (another step's, or one reading
+        ``dL/dz_{T+1}``) is None.
+        """
+        step = lhs.step
+        first = 0 if self.model.symbols[lhs.name].kind == "state" else 1
+        if step.kind == "rel":
+            expr = shift_steps(term.expr, step.offset) if step.offset else term.expr
+            if term.summed:
+                expr = Call("sum_t", (expr,))
+            if term.at is None:
+                return expr
+            bound = Step(term.at.kind, term.at.offset - step.offset)
+            if bound.kind == "last" and bound.offset > -max(0, step.offset):
+                return None  # t + k = T at a step past the last one the claim is checked at
+            if bound.kind == "abs" and (bound.offset < first or bound.offset + step.offset < first):
+                return None
+            return iverson(expr, "=", bound)
+        T = self.model.sizes.get("T")
+        if term.at is not None and not _same_step(term.at, step, T):
+            return None
+        if term.summed:
+            return Call("sum_t", (term.expr,))
+        expr = _fix_at(term.expr, step)
+        if term.consumer is not None and not _inside(Step(step.kind, step.offset + term.consumer), T, 1):
+            return None
+        for n in walk(expr):
+            if isinstance(n, Adj) and n.step is not None and not _inside(n.step, T, 1):
+                return None
+            if isinstance(n, Ref) and n.step is not None and not _inside(n.step, T, 0):
+                return None
+        return expr
 
     def term_text(self, lhs: Adj, label: Label) -> str:
         expr = self.term_expr(lhs, label)
         if expr is None:
             consumer, kind, v = label
             base = self.model.symbols[consumer].base if self.model.symbols[consumer].per_step else consumer
-            where = consumer if v is None else (f"{base}_{{t{v:+d}}}" if kind == "rel" else f"{base}_{v}")
+            where = consumer if v is None else f"{base}_{Step(kind, v).text()}"
             return f"the contribution through {where}"
-        return show(expr)
+        return clear(expr)
 
     def summed_text(self, lhs: Adj, consumer: str, which: str) -> str | None:
         """A parameter's per-step contributions written as one sum over k."""
@@ -153,37 +237,101 @@ class TermNamer:
                 texts.append(self.term_text(lhs, lab))
         return texts
 
-    def truth_text(self, lhs: Adj, labels: list[Label]) -> str:
-        """The true derivative in the notation."""
+    def truth_text(self, lhs: Adj, labels: list[Label]) -> tuple[str, bool]:
+        """The true derivative in the notation, and whether the text is a claim (False when it sums
+        over steps ``k = 1..t``, which the claims grammar cannot write)."""
         adj = self.derivation.adjoints.get(lhs.name)
         head = show(lhs)
         if lhs.loss == self.model.loss and lhs.loss_step is None and adj is not None:
             parts = []
+            per_step = self.model.symbols[lhs.name].per_step and lhs.step is not None
             for term in adj.terms:
-                expr = term.expr
-                if lhs.use is not None and term.summed:
-                    parts.append(show(fix_steps(expr, lhs.use.offset) if lhs.use.kind == "abs" else expr))
-                    continue
-                if self.model.symbols[lhs.name].per_step and lhs.step is not None and lhs.step.kind == "abs":
-                    at = term.at
-                    if at is not None and at.at(0, self.model.sizes.get("T") or 0) != lhs.step.offset:
-                        continue
-                    expr = fix_steps(expr, lhs.step.offset)
-                    T = self.model.sizes.get("T") or 0
-                    if any(a.step is not None and a.step.kind == "abs" and not 1 <= a.step.offset <= T
-                           for a in adjoint_refs(expr)):
-                        continue  # dL/dz_{T+1} = 0
-                    parts.append(show(expr))
-                    continue
-                if lhs.step is not None and lhs.step.kind == "rel" and lhs.step.offset:
-                    expr = shift_steps(expr, lhs.step.offset)
-                text = show(Call("sum_t", (expr,))) if term.summed else show(expr)
-                if term.at is not None:
-                    text += f" (at t = {term.at.text()} only)"
-                parts.append(text)
-            return f"{head} = " + (" + ".join(parts) if parts else "0")
+                expr = self.constants(term.expr)
+                if per_step:
+                    node = self.place(lhs, replace(term, expr=expr))
+                    if node is not None:
+                        parts.append(node)
+                elif lhs.use is not None and term.summed:
+                    parts.append(_fix_at(expr, lhs.use) if lhs.use.kind != "rel" else expr)
+                else:
+                    parts.append(Call("sum_t", (tidy(expr),)) if term.summed else expr)
+            if not parts:
+                return f"{head} = 0", True
+            total = parts[0]
+            for p in parts[1:]:
+                total = Binary("+", total, p)
+            return f"{head} = {clear(tidy(total))}", True
         texts = self.describe(lhs, sorted(set(labels), key=_label_key), missing=False)
-        return f"{head} = " + (" + ".join(texts) if texts else "0")
+        is_claim = not any(t.startswith(("sum over ", "the contribution")) for t in texts)
+        return f"{head} = " + (" + ".join(texts) if texts else "0"), is_claim
+
+
+def tidy(node: Node) -> Node:
+    """Constants folded the way a student writes them: ``1 / B * x`` is ``x / B``,
+    ``2 * (x / B)`` is ``2 * x / B`` and ``-(a - b)`` is ``b - a`` (the same values)."""
+
+    def fold(n):
+        if isinstance(n, Binary) and n.op == "+" and isinstance(n.a, Unary) and n.a.op == "neg":
+            return Binary("-", n.b, n.a.x)  # -a + b is b - a
+        if isinstance(n, Unary) and n.op == "neg":
+            x = n.x
+            if isinstance(x, Binary) and x.op == "-":
+                return Binary("-", x.b, x.a)
+            if isinstance(x, Binary) and x.op == "/" and isinstance(x.a, Binary) and x.a.op == "-":
+                return Binary("/", Binary("-", x.a.b, x.a.a), x.b)
+        if isinstance(n, Binary) and n.op == "/" and isinstance(n.a, Binary) and n.a.op == "*" \
+                and isinstance(n.b, Binary) and n.b.op == "*" and isinstance(n.a.a, Num) and n.a.a == n.b.a:
+            return Binary("/", n.a.b, n.b.b)  # 2 * x / (2 * B) is x / B
+        if isinstance(n, Binary) and n.op == "*":
+            a, b = n.a, n.b
+            if isinstance(a, Binary) and a.op == "/" and isinstance(a.a, Num) and a.a.value == 1:
+                return Binary("/", b, a.b)
+            if isinstance(a, Num) and a.value == 1:
+                return b
+            if isinstance(a, Num) and isinstance(b, Binary) and b.op == "/":
+                return Binary("/", Binary("*", a, b.a), b.b)
+        return n
+    return transform(node, fold)
+
+
+def _same_step(a: Step, b: Step, T: int | None) -> bool:
+    """Whether two fixed steps (a number, or counted from T) are the same step."""
+    if a == b:
+        return True
+    if T is None or a.kind == "rel" or b.kind == "rel":
+        return False
+    return a.at(0, T) == b.at(0, T)
+
+
+def _inside(step: Step, T: int | None, first: int) -> bool:
+    """Whether a fixed step lies in first..T (a step from the end: at most T)."""
+    if step.kind == "last":
+        return step.offset <= 0 and (T is None or T + step.offset >= first)
+    if step.kind == "abs":
+        return step.offset >= first and (T is None or step.offset <= T)
+    return True
+
+
+def _fix_at(expr: Node, step: Step) -> Node:
+    """Every relative step ``t + k`` made the fixed step ``step + k`` (a number, or from T)."""
+    if step.kind == "abs":
+        return fix_steps(expr, step.offset)
+
+    def fix(n):
+        if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":
+            return replace(n, step=Step(step.kind, step.offset + n.step.offset))
+        return n
+    return _outside_sums(expr, fix)
+
+
+def _outside_sums(node: Node, fn) -> Node:
+    """:func:`transform` that leaves the inside of every ``sum_t`` alone."""
+    if isinstance(node, Call) and node.fn == "sum_t":
+        return node
+    kids = node.children()
+    if kids:
+        node = node.rebuild(tuple(_outside_sums(k, fn) for k in kids))
+    return fn(node)
 
 
 def _label_key(lab: Label):

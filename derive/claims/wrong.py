@@ -74,7 +74,7 @@ def explain_wrong(decider, res, tree, info, data, holding):
         text += (f": at sizes {sizes_text(ce['sizes'])}{_step_text(ce['step'])}, entry {ce['entry']}, "
                  f"the claim gives {ce['claim']} but the truth is {ce['truth']} "
                  "(at a random point)")
-    text += f"; the truth: {res.truth}"
+    text += f"; {decider.truth_phrase()}"
     near = {}
     decider.find_repair(res, near)
     if res.repair:

@@ -167,6 +167,39 @@ class Pick(Node):
         return replace(self, x=children[0], cls=children[1])
 
 
+@dataclass(frozen=True)
+class Iverson(Call):
+    """``[t = T] x``: ``x`` where the step ``t`` meets the condition, zero elsewhere (claims only).
+
+    ``op`` is one of ``=``, ``<``, ``>``, ``<=``, ``>=``; ``bound`` is a fixed
+    step (``abs``) or one counted from the end (``last``).  It is a
+    :class:`Call` of ``iverson`` on ``x`` so that every walker and the shape
+    rules (the shape of ``x``) treat it as a function of its argument.
+    """
+
+    op: str = "="
+    bound: Step = Step("last", 0)
+
+    def holds_at(self, t: int, T: int) -> bool:
+        """Whether the condition holds at step ``t`` of ``T``."""
+        return IVERSON_OPS[self.op](t, self.bound.at(t, T))
+
+    def condition_text(self) -> str:
+        """``t = T``, ``t < T-1``, ``t = 2``."""
+        b = self.bound
+        bound = str(b.offset) if b.kind == "abs" else "T" + (f"{b.offset:+d}" if b.offset else "")
+        return f"t {self.op} {bound}"
+
+
+IVERSON_OPS = {"=": operator.eq, "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
+"""The comparisons an Iverson bracket ``[t OP step]`` may make."""
+
+
+def iverson(x: Node, op: str, bound: Step, pos: Pos = None) -> Iverson:
+    """The node ``[t OP bound] x``."""
+    return Iverson("iverson", (x,), pos=pos, op=op, bound=bound)
+
+
 Expr = Union[Num, Ref, SizeRef, Adj, Unary, Binary, Call, Pick]
 
 ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}

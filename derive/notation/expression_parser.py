@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import List, Optional, Tuple
 
 from ..errors import SourceText
-from .expr import FUNCTIONS, Adj, Binary, Call, Node, Num, Pick, Ref, Step, Unary
+from .expr import FUNCTIONS, IVERSON_OPS, Adj, Binary, Call, Node, Num, Pick, Ref, Step, Unary, iverson
 from .lexer import Token
 
 STEP_SUB = re.compile(r"^\s*(t|T)\s*(?:([+-])\s*([0-9]+))?\s*$")
@@ -176,7 +176,55 @@ class ExpressionParser:
                 raise self.error("expected the summand after sum_t")
             operand = self.expression(BINARY_PRECEDENCE["*"])
             return Call("sum_t", (operand,), pos=self.pos(tok))
+        if tok.kind == "OP" and tok.text == "[":
+            return self.iverson_bracket(tok)
         return self.postfix(self.primary())
+
+    def iverson_bracket(self, open_tok: Token) -> Node:
+        """``[t = T] x`` (also ``<``, ``>``, ``<=``, ``>=``; a step ``T``, ``T-1`` or a number):
+        ``x`` at the steps that meet the condition, zero at the others; over one product term."""
+        self.i += 1
+        var = self.tok
+        if not (var.kind == "NAME" and var.text == "t" and var.sub is None):
+            raise self.error(f"expected the step t in an Iverson bracket such as [t = T], found "
+                             f"{self.describe(var)}")
+        self.i += 1
+        op = self.tok
+        if not (op.kind == "OP" and op.text in ("=", "<", ">")):
+            raise self.error(f"expected =, <, >, <= or >= after t in [t = T], found {self.describe(op)}")
+        self.i += 1
+        text = op.text
+        if text in "<>" and self.at_op("=") and self.tok.col == op.col + 1:
+            self.i += 1
+            text += "="
+        bound = self.bracket_step()
+        self.expect_op("]", " to close the Iverson bracket [t = T]")
+        if self.tok.kind == "END" or (self.tok.kind == "OP" and self.tok.text in ("+", ")", ",", "]", "=")):
+            raise self.error("expected the term the bracket applies to after "
+                             f"[t {text} ...] (as in [t = T] W_hy.T @ dL/dy)")
+        operand = self.expression(BINARY_PRECEDENCE["*"])
+        assert text in IVERSON_OPS
+        return iverson(operand, text, bound, pos=self.pos(open_tok))
+
+    def bracket_step(self) -> Step:
+        """The step an Iverson bracket compares t with: a number, ``T``, ``T-1``, ``T+1``."""
+        tok = self.tok
+        if tok.kind == "NUM" and tok.text.isdigit() and len(tok.text.lstrip("0")) <= MAX_STEP_DIGITS:
+            self.i += 1
+            return Step("abs", int(tok.text))
+        if tok.kind == "NAME" and tok.text == "T" and tok.sub is None:
+            self.i += 1
+            if self.at_op("+", "-"):
+                sign = self.tok
+                self.i += 1
+                n = self.tok
+                if not (n.kind == "NUM" and n.text.isdigit() and len(n.text.lstrip("0")) <= MAX_STEP_DIGITS):
+                    raise self.error(f"expected a number after 'T {sign.text}' in the bracket, found "
+                                     f"{self.describe(n)}")
+                self.i += 1
+                return Step("last", int(n.text) * (-1 if sign.text == "-" else 1))
+            return Step("last", 0)
+        raise self.error(f"expected a step (T, T-1 or a number) to compare t with, found {self.describe(tok)}")
 
     def _call_spans_term(self) -> bool:
         """``sum_t(...)`` followed by an operator of the product level is prefix use."""

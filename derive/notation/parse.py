@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import List, Optional, Tuple
 
 from ..errors import InputError, SourceText, split_lines
-from .expr import Binary, Node, walk
+from .expr import Binary, Iverson, Node, walk
 from .expression_parser import ExpressionParser
 from .lexer import Token, strip_comment, tokenize
 
@@ -156,6 +156,10 @@ class LineParser(ExpressionParser):
         if dot is not None:  # the notes' product: a claim may leave it open, an equation may not
             raise self.src.error("'⋅' is ambiguous in an equation: write @ for the matrix product or * for "
                                  "the elementwise one", dot.pos)
+        bracket = next((n for n in walk(st.expr) if isinstance(n, Iverson)), None)
+        if bracket is not None:  # the lexer reads '<' and '>' in claims only; '[t = T]' parses anyway
+            raise self.src.error("an Iverson bracket [t = ...] belongs to claims: an equation is the same at "
+                                 "every step (name the fixed step, as in h_T)", bracket.pos)
         return st
 
 

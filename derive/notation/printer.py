@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary
+from .expr import Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, Step, Unary
 
 PREC_SUM, PREC_PRODUCT, PREC_PREFIX, PREC_POWER, PREC_POSTFIX, PREC_ATOM = 10, 20, 30, 40, 50, 60
 BINARY_PREC = {"+": PREC_SUM, "-": PREC_SUM, "*": PREC_PRODUCT, "/": PREC_PRODUCT,
@@ -27,7 +27,7 @@ def precedence(node: Node) -> int:
         return PREC_PREFIX if node.op == "neg" else PREC_POSTFIX
     if isinstance(node, Pick):
         return PREC_POSTFIX
-    if isinstance(node, Call) and node.fn == "sum_t":
+    if isinstance(node, Call) and node.fn in ("sum_t", "iverson"):
         return PREC_SUM + 5  # binds a product term, so a product needs it parenthesised
     return PREC_ATOM
 
@@ -100,6 +100,9 @@ class NotationPrinter:
 
     def print_Pick(self, node: Pick) -> str:
         return f"{self.wrap(node.x, PREC_POSTFIX)}[{self.print(node.cls)}]"
+
+    def print_Iverson(self, node: Iverson) -> str:
+        return f"[{node.condition_text()}] " + self.wrap(node.args[0], PREC_PRODUCT)
 
     def print_Call(self, node: Call) -> str:
         if node.fn == "sum_t":
