@@ -19,14 +19,7 @@ from ..model.model import ShapeError
 from ..notation.expr import Adj, Call, Iverson, Node, Ref
 from .context import SizeContext, sizes_text
 from .decide import Decider
-from .limits import (
-    Budget,
-    OutOfTime,
-    claim_limit_text,
-    command_limit_text,
-    memory_text,
-    setup_text,
-)
+from .limits import Budget, OutOfTime, claim_limit_text, command_limit_text, memory_text, setup_text
 from .numeric import Undefined
 from .read import Claim, ClaimsFile
 from .repairs import readings

@@ -11,19 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..notation.expr import (
-    ARITHMETIC,
-    Adj,
-    Binary,
-    Call,
-    Iverson,
-    Node,
-    Num,
-    Pick,
-    Ref,
-    SizeRef,
-    Unary,
-)
+from ..notation.expr import ARITHMETIC, Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, Unary
 
 
 class Undefined(Exception):

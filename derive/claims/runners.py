@@ -17,13 +17,7 @@ import traceback
 from typing import TextIO
 
 from .checker import ClaimChecker
-from .limits import (
-    Budget,
-    cap_worker_memory,
-    claim_limit_text,
-    command_limit_text,
-    setup_text,
-)
+from .limits import Budget, cap_worker_memory, claim_limit_text, command_limit_text, setup_text
 from .read import Claim, ClaimsFile
 from .result import Result, internal_error_result
 

@@ -80,7 +80,7 @@ def check_claims(path: str, progress: Optional[TextIO] = None, allow_model_path:
     return notes.model, rows
 
 
-def parse_expression(text: str) -> Optional[Node]:
+def read_expression(text: str) -> Optional[Node]:
     """A claim-side expression (``W_hy.T @ dL/do_t``) as a tree, or None when it does not parse."""
     from ..errors import SourceText
     from ..notation.parse import parse_statements

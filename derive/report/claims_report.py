@@ -7,7 +7,7 @@ from typing import Optional
 
 from .. import __version__
 from ..notation.expr import Node
-from .claims_check import ClaimRow, check_claims, parse_expression
+from .claims_check import ClaimRow, check_claims, read_expression
 from .derivation_section import adjoint_result
 from .document import Doc, Report, begin_document, say
 from .latex import escape_text, sizes_math
@@ -93,7 +93,7 @@ def claim_block(doc: Doc, typeset: Typesetter, r: ClaimRow):
     doc.add(rf"\subsection*{{Line {r.line}: \verdict{{{escape_text(word)}}}}}", "")
     doc.para(rf"As written: \texttt{{{escape_text(r.text)}}}")
     claimed = claim_math(typeset, r.lhs, r.rhs)
-    truth_tree = parse_expression(_truth_rhs(r.truth)) if r.truth else None
+    truth_tree = read_expression(_truth_rhs(r.truth)) if r.truth else None
     truth = None
     if truth_tree is not None and r.lhs is not None:
         try:
@@ -115,7 +115,7 @@ def claim_block(doc: Doc, typeset: Typesetter, r: ClaimRow):
     if r.explanation:
         doc.para(escape_text(r.explanation))
     if r.repair:
-        tree = parse_expression(_truth_rhs(r.repair))
+        tree = read_expression(_truth_rhs(r.repair))
         shown = None
         if tree is not None and r.lhs is not None:
             try:
