@@ -120,3 +120,15 @@ def test_corrected_examples_pass(name):
     status, out, err = _run(EXAMPLES / name)
     assert status == 0, out
     assert "all claims hold" in out
+
+
+def test_json_counterexample_values_are_numbers(tmp_path, capsys):
+    import json
+
+    from derive.cli import main
+    notes = tmp_path / "n.claims"
+    notes.write_text("model elman-softmax\nclaim dL/dz_t = dL/dh_t * (1 - h_t)**2\n")
+    assert main(["check", str(notes), "--json"]) == 1
+    ce = json.loads(capsys.readouterr().out)["claims"][0]["counterexample"]
+    assert isinstance(ce["claim"], float) and isinstance(ce["truth"], float) and ce["claim"] != ce["truth"]
+    assert all(isinstance(v, list) and all(isinstance(c, int) for c in v) for v in ce["classes"].values())

@@ -55,8 +55,9 @@ def counterexample(checker, lhs, tree, data) -> dict | None:
     a = sympy.N(cv.xreplace(ctx.values), 50)
     b = sympy.N(T[i, j].xreplace(ctx.values), 50)
     return {"sizes": dict(ctx.sizes), "step": t, "entry": [int(i), int(j)],
-            "claim": f"{float(a):.6g}", "truth": f"{float(b):.6g}", "seed": ctx.seed,
-            "classes": {f"{ctx.model.symbols[n].base}_{s}": v for (n, s), v in sorted(ctx.u.classes.items())}}
+            "claim": float(a), "truth": float(b), "seed": ctx.seed,
+            "classes": {ctx.model.symbols[n].base if s is None else f"{ctx.model.symbols[n].base}_{s}": v
+                        for (n, s), v in sorted(ctx.u.classes.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))}}
 
 
 def explain_wrong(decider, res, tree, info, data, holding):
@@ -72,7 +73,7 @@ def explain_wrong(decider, res, tree, info, data, holding):
         text += f" under every reading of ⋅ (closest: {res.reading})"
     if ce:
         text += (f": at sizes {sizes_text(ce['sizes'])}{_step_text(ce['step'])}, entry {ce['entry']}, "
-                 f"the claim gives {ce['claim']} but the truth is {ce['truth']} "
+                 f"the claim gives {ce['claim']:.6g} but the truth is {ce['truth']:.6g} "
                  "(at a random point)")
     text += f"; {decider.truth_phrase()}"
     near = {}
