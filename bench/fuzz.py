@@ -103,6 +103,17 @@ class RandomChooser(Chooser):
         return self.rng.randint(lo, hi)
 
 
+class DrawChooser(Chooser):
+    """Choices drawn by hypothesis (``st.composite``'s ``draw``), so a failing case shrinks."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def int(self, lo, hi):
+        from hypothesis import strategies as st  # a test extra: only the tests draw this way
+        return self.draw(st.integers(lo, hi))
+
+
 # -- pools of hostile pieces -------------------------------------------------------------------
 FUNCTION_NAMES = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "onehot", "sum", "mean", "squared",
                   "transpose", "rowsum", "colsum", "ones_like", "step", "sum_t"]

@@ -17,19 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz import Case, Chooser, contract_problem, generate_case
+from bench.fuzz import Case, DrawChooser, contract_problem, generate_case
 from derive.model.build import load_text
 from derive.errors import InputError
-
-
-class DrawChooser(Chooser):
-    """Choices drawn by hypothesis, so a failing case shrinks."""
-
-    def __init__(self, draw):
-        self.draw = draw
-
-    def int(self, lo, hi):
-        return self.draw(st.integers(lo, hi))
 
 
 @st.composite

@@ -9,14 +9,13 @@ other. Models the loader rejects as bad input are skipped; any other failure
 (a module that does not compile, a crash, a wrong gradient, the fast writer
 giving up) fails the test.
 
-The generator is written against :class:`Chooser`, so the same code runs under
+The generator is written against ``bench.fuzz.Chooser``, so the same code runs under
 hypothesis (shrinkable draws) and under :class:`RandomChooser` (a plain
 ``random.Random``, for scanning many models outside pytest).
 """
 
 from __future__ import annotations
 
-import random
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from bench.fuzz import Chooser, DrawChooser, RandomChooser
 from derive.model.build import load_text
 from derive.emit.readable import generate_module
 from derive.emit.fast import FastModuleWriter, generate_fast_module
@@ -56,42 +56,6 @@ class Text:
     def at(self, need: int) -> str:
         """The text, parenthesised when it binds looser than ``need``."""
         return self.text if self.prec >= need else f"({self.text})"
-
-
-# -- choices ---------------------------------------------------------------------------
-class Chooser:
-    """The random choices the generator makes; subclasses draw them."""
-
-    def int(self, lo: int, hi: int) -> int:
-        raise NotImplementedError
-
-    def pick(self, options):
-        options = list(options)
-        return options[self.int(0, len(options) - 1)]
-
-    def coin(self, percent: int) -> bool:
-        """True with probability ``percent`` / 100."""
-        return self.int(0, 99) < percent
-
-
-class DrawChooser(Chooser):
-    """Choices drawn by hypothesis (``st.composite``'s ``draw``)."""
-
-    def __init__(self, draw):
-        self.draw = draw
-
-    def int(self, lo, hi):
-        return self.draw(st.integers(lo, hi))
-
-
-class RandomChooser(Chooser):
-    """Choices from ``random.Random(seed)``, for scans outside hypothesis."""
-
-    def __init__(self, seed):
-        self.rng = random.Random(seed)
-
-    def int(self, lo, hi):
-        return self.rng.randint(lo, hi)
 
 
 # -- the generator ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ..notation.expr import (
     Unary,
     fix_steps,
     iverson,
+    outside_step_sums,
     shift_steps,
     transform,
     walk,
@@ -321,17 +322,7 @@ def _fix_at(expr: Node, step: Step) -> Node:
         if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":
             return replace(n, step=Step(step.kind, step.offset + n.step.offset))
         return n
-    return _outside_sums(expr, fix)
-
-
-def _outside_sums(node: Node, fn) -> Node:
-    """:func:`transform` that leaves the inside of every ``sum_t`` alone."""
-    if isinstance(node, Call) and node.fn == "sum_t":
-        return node
-    kids = node.children()
-    if kids:
-        node = node.rebuild(tuple(_outside_sums(k, fn) for k in kids))
-    return fn(node)
+    return outside_step_sums(expr, fix)
 
 
 def _label_key(lab: Label):

@@ -30,8 +30,8 @@ def claim_sizes(model, pinned: dict[str, int], count: int = 3) -> list[dict[str,
 
     Distinct values make a misplaced transpose fail to conform, and a mix-up
     of two sizes show.  ``pinned`` sizes (T when a claim names a fixed step)
-    keep their value, and so do the sizes no shape holds (a constant such
-    as ``K`` in ``L = sum(W) / K``: the model means its declared value).  T
+    keep their value, and so do the sizes no input array holds (see
+    :func:`derive.model.sizes.constant_sizes`).  T
     is at least the largest fixed step the model reads.
 
     Parameters

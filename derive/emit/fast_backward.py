@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Set
 
-from ..calculus.matrix import Adjoint, MatrixDerivation, Term
+from ..calculus.matrix import MatrixDerivation, Term
 from ..model.model import Model
 from ..notation.expr import Binary, Call, Node, adjoint_refs
 from ..notation.printer import show
@@ -57,11 +57,7 @@ class FastBackwardSection:
         body_at = len(self.lines)
         for name in in_loop:
             self.step_adjoint(name, 2)
-        for st in model.states:
-            for term in d.adjoints.get(st.name, Adjoint(st.name, [])).terms:
-                if targets_step_zero(term) and term.summed:  # h_0 read at every step
-                    self.accumulate(f"dL_d{variable(model, st.name)}[0]", term, 2, False, False,
-                                    self.adjoint_comment(st.name, term, at_zero=True))
+        self.initial_state_terms_in_loop()
         for name in shared:
             for term in d.adjoints[name].terms:
                 if summed_in_loop(term):

@@ -114,11 +114,7 @@ class BackwardSection:
             self.emit("for t in range(T, 0, -1):", 1)
             for name in steps:
                 self.step_adjoint(name, 2)
-            for s in model.states:
-                for term in d.adjoints.get(s.name, Adjoint(s.name, [])).terms:
-                    if targets_step_zero(term) and term.summed:  # h_0 read at every step
-                        self.accumulate(f"dL_d{variable(model, s.name)}[0]", term, 2, False, False,
-                                        self.adjoint_comment(s.name, term, at_zero=True))
+            self.initial_state_terms_in_loop()
             for name in shared:
                 for term in d.adjoints[name].terms:
                     if summed_in_loop(term):
@@ -172,6 +168,15 @@ class BackwardSection:
         for term in terms:
             term = whole_sum(term) if term.summed else term
             self.accumulate(var, term, indent, False, False, self.adjoint_comment(name, term))
+
+    def initial_state_terms_in_loop(self):
+        """Inside the backward loop, add to ``dL/dh_0`` the terms of a state's ``h_0`` read at every step."""
+        model = self.model
+        for s in model.states:
+            for term in self.derivation.adjoints.get(s.name, Adjoint(s.name, [])).terms:
+                if targets_step_zero(term) and term.summed:
+                    self.accumulate(f"dL_d{variable(model, s.name)}[0]", term, 2, False, False,
+                                    self.adjoint_comment(s.name, term, at_zero=True))
 
     def step_adjoint(self, name: str, indent: int):
         """A per-step adjoint at step ``t`` inside the backward loop: unconditional terms first."""

@@ -240,13 +240,13 @@ def transform(node: Node, fn) -> Node:
     return fn(node)
 
 
-def _outside_step_sums(node: Node, fn) -> Node:
+def outside_step_sums(node: Node, fn) -> Node:
     """:func:`transform`, leaving the inside of every ``sum_t`` as it is (its ``t`` is its own)."""
     if isinstance(node, Call) and node.fn == "sum_t":
         return node
     kids = node.children()
     if kids:
-        node = node.rebuild(tuple(_outside_step_sums(k, fn) for k in kids))
+        node = node.rebuild(tuple(outside_step_sums(k, fn) for k in kids))
     return fn(node)
 
 
@@ -258,7 +258,7 @@ def shift_steps(node: Node, by: int) -> Node:
             return replace(n, step=n.step.shifted(by))
         return n
 
-    return _outside_step_sums(node, move)
+    return outside_step_sums(node, move)
 
 
 def fix_steps(node: Node, t: int) -> Node:
@@ -269,7 +269,7 @@ def fix_steps(node: Node, t: int) -> Node:
             return replace(n, step=Step("abs", t + n.step.offset))
         return n
 
-    return _outside_step_sums(node, fix)
+    return outside_step_sums(node, fix)
 
 
 def adjoint_refs(node: Node):

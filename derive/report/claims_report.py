@@ -93,13 +93,7 @@ def claim_block(doc: Doc, typeset: Typesetter, r: ClaimRow):
     doc.add(rf"\subsection*{{Line {r.line}: \verdict{{{escape_text(word)}}}}}", "")
     doc.para(rf"As written: \texttt{{{escape_text(r.text)}}}")
     claimed = claim_math(typeset, r.lhs, r.rhs)
-    truth_tree = read_expression(_truth_rhs(r.truth)) if r.truth else None
-    truth = None
-    if truth_tree is not None and r.lhs is not None:
-        try:
-            truth = f"{typeset.tex(r.lhs)} = {typeset.tex(truth_tree)}"
-        except Exception:
-            truth = None
+    truth = claim_math(typeset, r.lhs, read_expression(_truth_rhs(r.truth))) if r.truth else None
     doc.add(r"\begin{center}", r"\begin{tabular}{@{}p{0.47\textwidth}p{0.47\textwidth}@{}}",
             r"\textit{claimed} & \textit{truth} \\")
     left = rf"$\displaystyle {claimed}$" if claimed else rf"\texttt{{{escape_text(r.text)}}}"
@@ -115,17 +109,11 @@ def claim_block(doc: Doc, typeset: Typesetter, r: ClaimRow):
     if r.explanation:
         doc.para(escape_text(r.explanation))
     if r.repair:
-        tree = read_expression(_truth_rhs(r.repair))
-        shown = None
-        if tree is not None and r.lhs is not None:
-            try:
-                shown = rf"${typeset.tex(r.lhs)} = {typeset.tex(tree)}$"
-            except Exception:
-                shown = None
+        shown = claim_math(typeset, r.lhs, read_expression(_truth_rhs(r.repair)))
         edit = f" ({escape_text(r.repair_edit)})" if r.repair_edit else ""
         if shown:
             doc.para(rf"\textbf{{Repair}}{edit}:")
-            doc.display(shown.strip("$"))
+            doc.display(shown)
         else:
             doc.para(rf"\textbf{{Repair}}{edit}: \texttt{{{escape_text(r.repair)}}}")
     if r.sizes_proved:

@@ -119,9 +119,9 @@ LARGE_FORWARD = 10 ** 6
 MEMORY_LIMIT = 2 * 2 ** 30
 """Default of the largest memory verify lets one complex-step pass take, estimated (bytes; ``--memory``).
 
-The estimate (16 bytes a complex value, 8 stores of each) is about twice
-the peak measured: ``derive verify elman-regression`` is estimated at 0.99
-GiB and peaked at 0.43 GiB resident."""
+The estimate (16 bytes a complex value, 8 stores of each) is two to three times
+the peak measured: ``derive verify elman-regression`` is estimated at 1.0
+GiB (its inputs included) and peaked at 0.37 GiB resident."""
 
 
 def _gib(n: int) -> str:
