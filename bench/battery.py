@@ -130,7 +130,7 @@ def _read(doc: dict, run: Run, initial: List[str]) -> None:
     run.result_line = _result_line(doc)
     for row in doc.get("rows", []):
         check = row.get("check")
-        rel = float(row.get("max_rel_error", 0.0))
+        rel = float(row.get("max_rel_error") or 0.0)
         run.worst[check] = max(run.worst.get(check, 0.0), rel)
         if row.get("parameter") in initial:
             run.initial[check] = max(run.initial.get(check, 0.0), rel)
@@ -138,7 +138,7 @@ def _read(doc: dict, run: Run, initial: List[str]) -> None:
             run.failed.setdefault(check, []).append(
                 f"{row.get('parameter')}{list(row.get('worst_index', []))} rel {rel:.1e}")
     for d in doc.get("directions", []):
-        rel = float(d.get("rel_error", 0.0))
+        rel = float(d.get("rel_error") or 0.0)
         run.worst["direction"] = max(run.worst.get("direction", 0.0), rel)
         if not d.get("passed", True):
             run.failed.setdefault("direction", []).append(f"direction {d.get('direction')} rel {rel:.1e}")

@@ -1,10 +1,13 @@
-"""``python -m bench``: run every benchmark and rewrite ``bench/results.md``.
+"""``python -m bench``: run every benchmark and print the tables.
 
-Options: ``--quick`` (fewer repeats, a 10 s limit for the sympy.diff
-baseline, a few minutes in all), ``--only SECTION`` (repeatable),
-``--blas-threads N`` (sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before NumPy
-and PyTorch load, for every section but ``all-cores``, which sets its own
-per process), ``--out PATH``.
+A full run (neither ``--quick`` nor ``--only``) also rewrites the tables of
+``bench/README.md``, between its ``<!-- bench:start -->`` and
+``<!-- bench:end -->`` markers. Options: ``--quick`` (fewer repeats, a 10 s
+limit for the sympy.diff baseline, a few minutes in all), ``--only SECTION``
+(repeatable), ``--blas-threads N`` (sets OPENBLAS_NUM_THREADS /
+OMP_NUM_THREADS before NumPy and PyTorch load, for every section but
+``all-cores``, which sets its own per process), ``--out PATH`` (also write
+the tables to PATH).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ def parse(argv):
     ap.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
     ap.add_argument("--blas-threads", type=int, default=None, help="BLAS threads for NumPy (default: BLAS default)")
     ap.add_argument("--limit", type=float, default=120.0, help="seconds before the sympy.diff baseline is stopped")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results.md"), help="where to write the table")
+    ap.add_argument("--out", default=None, help="also write the tables to this file")
     return ap.parse_args(argv)
 
 
@@ -40,10 +43,10 @@ def main(argv=None) -> int:
 
     sections = args.only or list(SECTIONS)
     started = time.perf_counter()
-    lines = ["## Benchmarks", "",
-             f"Regenerate with `python -m bench{' --quick' if args.quick else ''}"
-             f"{f' --blas-threads {args.blas_threads}' if args.blas_threads else ''}` "
-             "(writes `bench/results.md`). Times are medians; ratios below 1 favour the first-named code.", ""]
+    lines = [(f"Regenerate with `python -m bench{' --quick' if args.quick else ''}"
+              f"{f' --blas-threads {args.blas_threads}' if args.blas_threads else ''}` "
+              "(a full run rewrites this part of `bench/README.md`). Times are medians; ratios below 1 favour "
+              "the first-named code."), ""]
     lines += machine_lines()
     body = []
     runners = {"derivation": (lambda: derivation_cost.run(args.quick, args.limit), derivation_cost.markdown),
@@ -59,23 +62,29 @@ def main(argv=None) -> int:
         print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     lines.append(f"- whole run: {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}")
     text = "\n".join(lines + body) + "\n"
-    Path(args.out).write_text(text, encoding="utf-8")
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
     if not args.quick and not args.only:
         update_readme(text)
     print(text)
     return 0
 
 
+README = Path(__file__).parent / "README.md"
+"""The benchmarks' README, whose tables a full run rewrites."""
+
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def update_readme(table: str) -> None:
-    """Put the results between the README's benchmark markers (a full run only)."""
-    readme = Path(__file__).parent.parent / "README.md"
+def update_readme(table: str, readme: Path = README) -> None:
+    """Put the tables between the benchmark markers of ``bench/README.md`` (a full run only).
+
+    The text outside the markers (how to read the tables) is kept as it is.
+    """
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
+        print(f"warning: {readme} has no benchmark markers; the tables were not written there", file=sys.stderr)
         return
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    table = table.removeprefix("## Benchmarks\n\n")  # the README has its own heading
     readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}", encoding="utf-8")

@@ -76,7 +76,7 @@ def withheld_texts(path: str, results) -> list[str]:
 
 
 def terms_texts(path: str, results) -> list[str]:
-    """Truths shown as derived terms: the claims grammar cannot write them (a sum over k = 1..t)."""
+    """Truths shown as derived terms: the claims grammar cannot write them."""
     return [f"{path}:{r.claim.line}: {r.truth_terms}" for r in results
             if getattr(r, "truth_terms", None) and not getattr(r, "withheld", [])]
 

@@ -9,7 +9,6 @@ plain names at the same numbers (renaming changes no arithmetic).
 """
 
 import ast
-import builtins
 import keyword
 
 import numpy as np

@@ -172,3 +172,141 @@ def test_report_refuses_sizes_the_model_does_not_have_and_past_its_memory(tmp_pa
     assert main(["report", "elman-regression", "-o", str(out), "--memory", "0.1"]) == 2
     assert "limit 0.1 GiB" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def derivation_tex(source) -> str:
+    """The model and derivation sections of a report only (no proof, no numerics: fast)."""
+    from derive.calculus.matrix import derive_matrix
+    from derive.model.build import load_model
+    from derive.report.derivation_section import derivation_section
+    from derive.report.document import Doc, begin_document
+    from derive.report.model_section import model_section
+    from derive.report.typeset import Typesetter
+    model = load_model(str(source))
+    typeset = Typesetter(model, derive_matrix(model))
+    doc = Doc()
+    begin_document(doc, "t", "")
+    model_section(doc, typeset)
+    derivation_section(doc, typeset)
+    return doc.text()
+
+
+def test_a_long_sum_is_broken_over_lines_and_a_short_one_is_not():
+    from derive.report.document import Doc
+    doc = Doc()
+    doc.display_sum("y", ["a", "+ b"], 3)
+    assert doc.lines == [r"\begin{equation*}", r"y = a + b \tag{3}", r"\end{equation*}"]
+    doc = Doc()
+    long_term = r"W^{\top} \left(\frac{\partial L}{\partial h_{t+1}} \odot \left(1 - h_{t+1}^{2}\right)\right)"
+    doc.display_sum("y", [long_term] + ["+ " + long_term] * 5, 4)
+    math = doc.lines[1]
+    assert math.startswith(r"\begin{split}") and math.endswith(r"\end{split} \tag{4}")
+    rows = math.split("\\\\\n")
+    assert len(rows) >= 3 and rows[0].startswith("\\begin{split}\ny &=") and rows[1].startswith(r"&\quad {} + ")
+    assert math.count(long_term) == 6  # every term kept, in order
+
+
+def test_batch_sums_are_spelled_for_columns_and_rows():
+    # column layout: b_h broadcast over the B columns, its gradient sums the columns (C 1_B)
+    tex = derivation_tex("elman-regression")
+    assert r"\operatorname{rowsum}(C) = C\,\mathbf{1}_{B}" in tex
+    assert tex.count("this is why the notes find a matmul") == 1  # said once, then briefly
+    # row layout: b_h is 1 x H over the B rows, its gradient sums the rows (1_B^T C), not C 1_B
+    tex = derivation_tex(HERE / "data" / "rowmajor.rnn")
+    assert r"\operatorname{colsum}(C) = \mathbf{1}_{B}^{\top} C" in tex and r"C\,\mathbf{1}_{B}" not in tex
+
+
+def test_the_notes_sum_over_steps_is_cited_once():
+    tex = derivation_tex("elman-softmax")
+    assert tex.count("dL/dWhh (t = 1) + dL/dWhh (t = 2)") == 1
+    assert tex.count("so the gradient sums the uses over the steps") == 5  # W_hh, W_xh, b_h, W_hy, b_y
+
+
+def test_an_initial_state_read_at_every_step_is_named_as_such():
+    tex = derivation_tex(HERE / "data" / "anchored.rnn")
+    assert r"$h_{0}$ is used at every step $t$" in tex
+    assert "Together, for $t = 1, \\dots, T$:" in tex and "and so does equation (1) directly" in tex
+    assert "only the next step reads the initial state" not in tex
+
+
+def test_the_code_table_names_forward_quantities_too():
+    from derive.calculus.matrix import derive_matrix
+    from derive.model.build import load_model
+    from derive.report.code_section import code_section, generate_code
+    from derive.report.document import Doc
+    from derive.report.typeset import Typesetter
+    model = load_model("elman-softmax")
+    derivation = derive_matrix(model)
+    doc = Doc()
+    code_section(doc, Typesetter(model, derivation), generate_code(model, derivation))
+    rows = [line for line in doc.lines if line.startswith("(")]
+    assert rows[0].startswith("(1) & $z_{t}$ & ") and rows[5].startswith("(6) & $L$ & ")
+    assert all(row.split(" & ")[1] for row in rows)  # no empty quantity
+
+
+ZERO_USE = ("size H = 2, T = 3\nparam W : H x H\nparam V : H x H\ninput x_t : H x 1\nstate h_t : H x 1 = 0\n"
+            "h_t = tanh(W @ h_{t-1} + x_t)\nq_t = V @ h_t\nL = sum(h_T)\n")
+
+
+def test_terms_proved_zero_are_left_out_of_show_and_the_report(tmp_path):
+    # q_t never reaches L: dL/dq_t = 0, so V.T @ dL/dq_t in dL/dh_t and all of dL/dV are zero
+    from derive.calculus.matrix import derive_matrix
+    from derive.calculus.show import format_show, zero_adjoints
+    from derive.model.build import load_model
+    from derive.verify.run import verify
+    path = tmp_path / "zero_use.rnn"
+    path.write_text(ZERO_USE)
+    model = load_model(str(path))
+    derivation = derive_matrix(model)
+    assert zero_adjoints(derivation) == {"q_t", "V"}
+    assert any(t.source == "q_t" for t in derivation.adjoints["h_t"].terms)  # derived, and proved, as usual
+    text = format_show(model, derivation, None)
+    assert "dL/dq_t" not in text.split("identically zero")[0]
+    assert "dL/dh_t = [t = T] ones_like(h_T) + W.T @ (dL/dh_{t+1} * (1 - h_{t+1}**2))" in text
+    assert "dL/dV = 0" in text and "left out: dL/dq_t" in text
+    tex = derivation_tex(path)
+    steps, note = tex.split(r"\subsection*{(5)")[1].split(r"\subsection*{(6)")[0].split("The use of")
+    assert r"\partial q_{t}" not in steps  # dL/dh_t's steps and sum: no term through dL/dq_t
+    assert note.startswith(r" $h_{t}$ by equation (2) contributes nothing") and r"\partial q_{t}" in note
+    # the numbers agree: the generated gradient of V, with the terms the printed text leaves out, is zero
+    result = verify(model, derivation, dict(model.sizes), seed=0)
+    assert result.passed
+    assert all(r.max_abs_error == 0.0 for r in result.rows if r.parameter == "V")
+
+
+def test_models_without_zero_terms_print_as_before():
+    from derive.calculus.matrix import derive_matrix
+    from derive.calculus.show import shown_derivation, zero_adjoints
+    from derive.model.build import load_model
+    for source in ["elman-softmax", "elman-regression"] + sorted(str(p) for p in (HERE / "data").glob("*.rnn")):
+        derivation = derive_matrix(load_model(source))
+        assert not zero_adjoints(derivation) and shown_derivation(derivation) is derivation, source
+
+
+def test_the_report_code_has_no_dead_branches():
+    package = HERE.parent / "derive" / "report"
+    assert not [p.name for p in package.glob("*.py") if "if False" in p.read_text(encoding="utf-8")]
+
+
+def test_the_proof_table_fits_any_number_of_sizes_and_lists_what_failed():
+    from derive.calculus.matrix import derive_matrix
+    from derive.calculus.prove import LineProof, Proof, SizeProof
+    from derive.model.build import load_model
+    from derive.report.document import Doc
+    from derive.report.proof_section import proof_section
+    from derive.report.typeset import Typesetter
+    model = load_model(str(HERE / "data" / "gru.rnn"))
+    typeset = Typesetter(model, derive_matrix(model))
+    names = list(typeset.derivation.order())
+    sizes = [{"H": 2 + k, "F": 3, "O": 4, "T": 3, "B": 5} for k in range(3)]
+    proof = Proof([SizeProof(s, [LineProof(n, s, 6, ["h[0,1] at t=2"] if (k, n) == (1, "h_t") else [])
+                                 for n in names], 0.0, 1.0) for k, s in enumerate(sizes)])
+    doc = Doc()
+    proof_section(doc, typeset, proof)
+    tex = doc.text()
+    # the sizes are listed above the table, its columns are (a), (b), (c): as narrow with five sizes as with one
+    assert r"recurrence & (a) & (b) & (c) \\" in tex and "(b) $H=3" in tex
+    row = next(line for line in tex.splitlines() if line.startswith(f"({typeset.numbers['h_t']}) "))
+    assert row.endswith(r"& 6 & \textbf{FAILS} & 6 \\")
+    assert "Entries that failed: $\\partial L/\\partial h_{t}$ at (b): \\texttt{h[0,1] at t=2}." in tex
+    assert "NOT PROVED" in tex

@@ -251,3 +251,35 @@ def test_a_gradient_that_is_exactly_zero_meets_rounding_noise_in_a_random_direct
     result = verify(model, derive_matrix(model), dict(model.sizes), seed=0, entries=3)
     assert result.passed, format_result(result)
     assert all(d["passed"] and d["abs_error"] < 1e-15 for d in result.directions)
+
+
+def test_a_zero_reference_has_no_relative_error_and_the_absolute_error_decides():
+    # every reference value zero: |a - b| / 1e-300 printed 1e+284; now undefined, shown as '-'
+    rows, scale = judge("complex", {"z": np.array([1e-17, 0.0])}, {"z": np.zeros(2)})
+    assert scale == 0.0 and rows[0].max_rel_error is None and rows[0].passed
+    assert rows[0].max_abs_error == 1e-17
+    rows, _ = judge("complex", {"z": np.array([1e-3, 0.0])}, {"z": np.zeros(2)})
+    assert rows[0].max_rel_error is None and not rows[0].passed and rows[0].failed == 1
+    # a reference that is not all zero keeps its relative error, however small its entries
+    rows, _ = judge("complex", {"a": np.array([1.0]), "z": np.array([1e-17])}, {"a": np.array([1.0]), "z": [0.0]})
+    assert rows[1].max_rel_error is not None and rows[1].max_rel_error < 1e-8
+
+
+def test_verify_prints_a_dash_for_a_gradient_that_is_zero(tmp_path, capsys):
+    # a one-class softmax: dL/db0 is exactly zero; the exact derivation's 50-digit reference is 1e-52-ish
+    path = tmp_path / "one_class.rnn"
+    path.write_text("size H = 5, O = 1, B = 1, T = 2\nparam b0 : 1 x H\ninput x1 : O x B\ninput x2 : H x B\n"
+                    "target c_t : class O x B\no_t = x1 + ((b0 @ x2) / T)\ny_t = softmax(o_t)\n"
+                    "L_t = -sum(log(y_t[c_t]))\nL = sum_t L_t / B\n")
+    model = load_model(str(path))
+    result = verify(model, derive_matrix(model), dict(model.sizes), seed=0)
+    assert result.passed
+    assert all(r.max_rel_error is None for r in result.rows)
+    assert all(d["rel_error"] is None for d in result.directions)
+    text = format_result(result)
+    assert "e+2" not in text and "e+3" not in text  # no 1e+284, no 3e+34
+    row = next(line for line in text.splitlines() if line.startswith("b0 "))
+    assert row.split()[1] == "-" and "abs" in row
+    assert main(["verify", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {r["max_rel_error"] for r in doc["rows"]} == {None}

@@ -73,8 +73,9 @@ ELEMENTWISE = {
     "relu": lambda x: sympy.Max(0, x),
     "exp": sympy.exp,
     "log": sympy.log,
-    "step": sympy.Heaviside,
+    "step": lambda x: sympy.Heaviside(x, 0),
 }
+"""SymPy forms of the elementwise functions; ``step`` is 0 at 0, as in the generated code and the float checks."""
 
 
 class Evaluator:

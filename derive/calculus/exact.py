@@ -183,7 +183,7 @@ def reverse_sweep(u: Unrolled, loss: Optional[Tuple[str, Optional[int]]] = None)
         result.order.append(s)
         owner = u.owner[s]
         for v in sorted(expr.free_symbols, key=lambda x: x.name):
-            d = sympy.diff(expr, v)
+            d = step_at_zero(sympy.diff(expr, v))
             if d != 0:
                 parts.setdefault(v, []).append((owner, d * bar))
     for v in u.leaves:
@@ -198,3 +198,12 @@ def reverse_sweep(u: Unrolled, loss: Optional[Tuple[str, Optional[int]]] = None)
 def derive_exact(model: Model, sizes: Dict[str, int], class_seed: int = 0) -> ExactAdjoints:
     """Unroll ``model`` at ``sizes`` and run the reverse sweep for ``L``."""
     return reverse_sweep(unroll(model, sizes, class_seed))
+
+
+def step_at_zero(expr: sympy.Expr) -> sympy.Expr:
+    """``Heaviside(x)`` (SymPy's diff of ``Max(0, x)``, 1/2 at 0) as ``Heaviside(x, 0)``: the relu
+    derivative that the generated code and the float checks use is 0 at 0."""
+    if not expr.has(sympy.Heaviside):
+        return expr
+    return expr.replace(lambda e: isinstance(e, sympy.Heaviside) and (len(e.args) == 1 or e.args[1] != 0),
+                        lambda e: sympy.Heaviside(e.args[0], 0))

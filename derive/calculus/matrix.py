@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
 from ..model.model import Equation, Model
-from ..notation.expr import ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step, adjoint_refs, shift_steps, transform
+from ..notation.expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step, adjoint_refs, shift_steps, transform,
+                             walk)
 from .rules import vjp
 from .simplify import simplify
 
@@ -110,6 +111,36 @@ def softmax_source(model: Model, ref: Ref) -> Optional[Ref]:
     return Ref(arg.name, arg.step)
 
 
+def softmax_argument(model: Model, ref: Ref) -> Optional[Node]:
+    """If ``ref`` names ``y = softmax(o)``, ``o`` (a name or an expression) at ref's step."""
+    eq = model.equation(ref.name)
+    if eq is None or not (isinstance(eq.expr, Call) and eq.expr.fn == "softmax"):
+        return None
+    arg = eq.expr.args[0]
+    if isinstance(arg, Ref):
+        return softmax_source(model, ref)
+    if not eq.per_step or ref.step is None:
+        return arg
+    if ref.step.kind == "rel":
+        return shift_steps(arg, ref.step.offset)
+
+    def fix(n):  # y_T = softmax(V @ h_T): the argument at the fixed step
+        if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":
+            return replace(n, step=Step(ref.step.kind, ref.step.offset + n.step.offset))
+        return n
+    return transform(arg, fix)
+
+
+def softmax_inputs(model: Model, name: str) -> set:
+    """The softmax outputs ``y`` whose argument reads ``name`` (``y_t = softmax(W_hy @ h_t + b_y)``)."""
+    out = set()
+    for eq in model.equations:
+        if isinstance(eq.expr, Call) and eq.expr.fn == "softmax":
+            if any(isinstance(n, Ref) and n.name == name for n in walk(eq.expr.args[0])):
+                out.add(eq.name)
+    return out
+
+
 class ReverseSweep:
     """Collects the terms of every adjoint from every equation."""
 
@@ -127,12 +158,12 @@ class ReverseSweep:
         self.backprop(eq.expr, G, out, eq.per_step, eq.name, False)
 
     def backprop(self, node: Node, G: Node, out: Optional[Node], per_step: bool, source: str,
-                 log_pick: bool):
+                 log_pick: bool, fused: bool = False):
         model = self.model
         if isinstance(node, Ref) or (isinstance(node, Binary) and node.op in ("@", "dot")):
             G = stretch(G, node, model)
         if isinstance(node, Ref):
-            self.leaf(node, G, per_step, source, log_pick=log_pick)
+            self.leaf(node, G, per_step, source, fused=fused, log_pick=log_pick)
             return
         if isinstance(node, Call) and node.fn == "sum_t":
             self.backprop(node.args[0], G, None, True, source, False)
@@ -149,7 +180,7 @@ class ReverseSweep:
                 continue
             contribution = unbroadcast(contribution, model.shape(child), model)
             self.backprop(child, contribution, None, per_step, source,
-                          log_pick and isinstance(node, (Pick, Call)))
+                          log_pick and isinstance(node, (Pick, Call)), fused)
 
     def leaf(self, ref: Ref, G: Node, per_step: bool, source: str, fused=False, log_pick=False):
         sym = self.model.symbols[ref.name]
@@ -166,15 +197,23 @@ class ReverseSweep:
         self.add(ref.name, term)
 
     def fuse_softmax_cross_entropy(self, pick: Pick, G: Node, per_step: bool, source: str):
-        """``log(y[c])`` with ``y = softmax(o)``: ``d/do = G * (onehot(c) - y)``."""
+        """``log(y[c])`` with ``y = softmax(o)``: ``d/do = G * (onehot(c) - y)``.
+
+        When ``o`` is an expression (``softmax(W_hy @ h_t + b_y)``), that
+        gradient is carried on through it to the quantities it reads, so no
+        ``-1 / y[c]`` is ever formed: it overflows when ``y[c]`` underflows.
+        """
         if not isinstance(pick.x, Ref):
             return
-        o_ref = softmax_source(self.model, pick.x)
-        if o_ref is None:
+        argument = softmax_argument(self.model, pick.x)
+        if argument is None:
             return
         fused = Binary("*", G, Binary("-", Call("onehot", (pick.cls,)), pick.x))
-        fused = unbroadcast(fused, self.model.shape(o_ref), self.model)
-        self.leaf(o_ref, fused, per_step, source, fused=True)
+        fused = unbroadcast(fused, self.model.shape(argument), self.model)
+        if isinstance(argument, Ref):
+            self.leaf(argument, fused, per_step, source, fused=True)
+        else:
+            self.backprop(argument, simplify(fused, self.model), None, per_step, source, False, fused=True)
 
 
 def _inline_constants(adjoints: Dict[str, List[Term]], model: Model) -> Dict[str, Node]:
@@ -234,9 +273,7 @@ def derive_matrix(model: Model) -> MatrixDerivation:
         fused = [t for t in all_terms if t.fused]
         note = ""
         if fused:
-            softmax_outputs = {eq.name for eq in model.equations
-                               if isinstance(eq.expr, Call) and eq.expr.fn == "softmax"
-                               and isinstance(eq.expr.args[0], Ref) and eq.expr.args[0].name == name}
+            softmax_outputs = softmax_inputs(model, name)
             if all(t.via_log_pick for y in softmax_outputs for t in raw.get(y, [])):
                 terms = [t for t in generic if t.source not in softmax_outputs] + fused
                 note = "softmax + cross-entropy: the chain through " + ", ".join(

@@ -26,7 +26,7 @@ import sympy
 
 from ..model.model import Model
 from ..model.sizes import constant_sizes, first_fitting, smallest_T
-from ..notation.expr import Adj
+from ..notation.expr import Adj, Call
 from .entries import Mat, elementwise, zeros
 from .exact import ExactAdjoints, Unrolled, reverse_sweep, unroll
 from .matrix import MatrixDerivation, Term, in_range
@@ -81,6 +81,11 @@ def atomize(expr: sympy.Expr, table: Dict) -> sympy.Expr:
     """
     if expr.is_Atom:
         return expr
+    inner = expr.args[0] if isinstance(expr, sympy.Heaviside) else None
+    if isinstance(inner, sympy.Max) and len(inner.args) == 2 and sympy.S.Zero in inner.args \
+            and len(expr.args) == 2 and expr.args[1] == 0:
+        # step(relu(a)) = step(a) when step(0) = 0: both are 1 where a > 0 and 0 elsewhere
+        return atomize(sympy.Heaviside([a for a in inner.args if a != 0][0], 0), table)
     args = [atomize(a, table) for a in expr.args]
     if isinstance(expr, sympy.exp):
         # exp(2a - b) = E_a**2 / E_b, so exp(o), exp(2 o) and exp(-o) share an atom
@@ -151,6 +156,8 @@ class EntryProver:
         self.rank = {sym: k for k, (sym, _) in enumerate(exact.unrolled.assignments)}
         self.named = {expr: sym for sym, expr in exact.unrolled.assignments
                       if not expr.is_Symbol and not expr.is_Add and not expr.is_Mul}
+        self.softmax_outputs = {sym for sym, _ in exact.unrolled.assignments
+                                if _is_softmax(exact.unrolled.model, exact.unrolled.owner[sym][0])}
 
     def expand_adjoints(self, expr: sympy.Expr, keep) -> sympy.Expr:
         """Replace adjoint symbols not in ``keep`` by their definitions, recursively."""
@@ -196,11 +203,20 @@ class EntryProver:
         nonpolynomial = {s: defs[s] for s in diff.free_symbols if s in self.transcendental}
         if nonpolynomial and is_zero(diff.xreplace(nonpolynomial)):  # sigmoid outputs and the like
             return True
+        softmax = {s: defs[s] for s in diff.free_symbols if s in self.softmax_outputs}
+        if softmax and is_zero(diff.xreplace(softmax)):  # softmax of an expression, at every step at once
+            return True
         for round_ in range(self.max_rounds):
             diff = self.forward_level(diff)
             if is_zero(diff, thorough=round_ == self.max_rounds - 1):
                 return True
         return False
+
+
+def _is_softmax(model: Model, name: str) -> bool:
+    """Whether the model computes ``name`` as a softmax."""
+    eq = model.equation(name)
+    return eq is not None and isinstance(eq.expr, Call) and eq.expr.fn == "softmax"
 
 
 def instantiate(derivation: MatrixDerivation, exact: ExactAdjoints, name: str,

@@ -2,13 +2,80 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from dataclasses import replace
+from typing import List, Optional, Set
 
 from ..model.model import Model, shape_text
-from ..notation.expr import Adj, Call, Step, adjoint_refs, fix_steps
+from ..notation.expr import ZERO, Adj, Call, Num, Step, adjoint_refs, fix_steps, transform
 from ..notation.printer import show
 from .matrix import Adjoint, MatrixDerivation, Term, initial_state_terms
 from .prove import Proof
+from .simplify import simplify
+
+
+def zero_adjoints(derivation: MatrixDerivation) -> Set[str]:
+    """The quantities whose adjoint is identically zero: no chain of uses leads from them to the loss.
+
+    A term that reads no adjoint comes from the loss itself (through the
+    constants ``dL/dL = 1``); every other term is linear in the adjoints it
+    reads (it is a vector-Jacobian product). An adjoint is *live* when one of
+    its terms reads no adjoint or reads a live one; the rest satisfy a
+    homogeneous recurrence that starts from zero past the last step
+    (``dL/dg_{T+1} = 0``) and runs backwards over an order with no cycle, so
+    they are zero at every step. A quantity that no later equation of the
+    loss's chain reads (``q_t = V @ h_t`` with ``q`` unused) has no adjoint
+    at all, and counts as zero too.
+    """
+    live = set(derivation.constants)
+    changed = True
+    while changed:
+        changed = False
+        for name, adjoint in derivation.adjoints.items():
+            terms = adjoint.terms + (adjoint.generic or [])
+            if name not in live and any(_may_be_nonzero(t, live) for t in terms):
+                live.add(name)
+                changed = True
+    return (set(derivation.adjoints) | read_adjoints(derivation)) - live
+
+
+def read_adjoints(derivation: MatrixDerivation) -> Set[str]:
+    """The names whose adjoint some term of ``derivation`` reads (``h`` for ``dL/dh_{t+1}``)."""
+    return {a.name for adjoint in derivation.adjoints.values()
+            for t in adjoint.terms + (adjoint.generic or []) for a in adjoint_refs(t.expr)}
+
+
+def _may_be_nonzero(term: Term, live: Set[str]) -> bool:
+    refs = adjoint_refs(term.expr)
+    return not refs or any(a.name in live for a in refs)
+
+
+def nonzero_terms(terms: List[Term], zero: Set[str], model: Model) -> List[Term]:
+    """``terms`` without those proved zero: the term with every zero adjoint set to 0 simplifies to 0."""
+    out = []
+    for term in terms:
+        if any(a.name in zero for a in adjoint_refs(term.expr)):
+            cleared = simplify(transform(term.expr, lambda n: ZERO if isinstance(n, Adj) and n.name in zero else n),
+                               model)
+            if isinstance(cleared, Num) and cleared.value == 0:
+                continue
+        out.append(term)
+    return out
+
+
+def shown_derivation(derivation: MatrixDerivation) -> MatrixDerivation:
+    """The derivation as printed: every adjoint without its terms proved zero (:func:`zero_adjoints`).
+
+    The equation numbers stay those of ``derivation`` (the adjoints keep their
+    names and order); only the printed sums lose terms that are identically zero.
+    """
+    zero = zero_adjoints(derivation)
+    if not zero:
+        return derivation
+    model = derivation.model
+    adjoints = {name: replace(a, terms=nonzero_terms(a.terms, zero, model),
+                              generic=None if a.generic is None else nonzero_terms(a.generic, zero, model))
+                for name, a in derivation.adjoints.items()}
+    return replace(derivation, adjoints=adjoints)
 
 
 def term_text(term: Term, per_step: bool) -> str:
@@ -17,7 +84,7 @@ def term_text(term: Term, per_step: bool) -> str:
     if term.summed:
         text = show(Call("sum_t", (term.expr,)))
     if term.at is not None and per_step:
-        text = f"[t = {term.at.text()}] {text}"
+        text = f"[t = {term.at.text().strip('{}')}] {text}"  # the step as a value: T-3, not the subscript {T-3}
     return text
 
 
@@ -71,6 +138,8 @@ def format_show(model: Model, derivation: MatrixDerivation, proof: Optional[Proo
     lines += ["", "Gradients, denominator layout (dL/dX has the shape of X); backward order"]
     rows = []
     numbers = derivation.numbers()
+    original, zero = derivation, zero_adjoints(derivation)
+    derivation = shown_derivation(derivation)
     for name in derivation.order():
         adjoint = derivation.adjoints[name]
         shape = shape_text(model.symbols[name].shape)
@@ -88,6 +157,10 @@ def format_show(model: Model, derivation: MatrixDerivation, proof: Optional[Proo
         names = ", ".join(show(Adj(n, Step("rel", 0) if model.symbols[n].per_step else None))
                           for n in derivation.constants)
         lines.append(f"constants written in place: {names}")
+    dropped = sorted(zero & read_adjoints(original))
+    if dropped:
+        names = ", ".join(show(Adj(n, Step("rel", 0) if model.symbols[n].per_step else None)) for n in dropped)
+        lines.append(f"identically zero (no chain of uses reaches L), so the terms through them are left out: {names}")
     lines.append("")
     if proof is None:
         lines.append("proof: skipped (--no-proof)")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..calculus.matrix import derive_matrix
 from ..model.model import ShapeError
-from ..notation.expr import Adj, Call, Iverson, Node, Ref
+from ..notation.expr import Adj, Call, Iverson, Node, Ref, StepSum, walk
 from .context import SizeContext, sizes_text
 from .decide import Decider
 from .limits import Budget, OutOfTime, claim_limit_text, command_limit_text, memory_text, setup_text
@@ -28,6 +28,10 @@ from .result import Result, internal_error_result
 
 def free_relative(node: Node) -> bool:
     """Whether the tree reads step ``t`` outside any ``sum_t``."""
+    if isinstance(node, StepSum):
+        return "rel" in (node.lo.kind, node.hi.kind) or any(
+            s is not None and s.kind == "outer" for n in walk(node.args[0]) if isinstance(n, (Ref, Adj))
+            for s in ([n.step] + ([n.loss_step, n.use] if isinstance(n, Adj) else [])))
     if isinstance(node, Call) and node.fn == "sum_t":
         return False
     if isinstance(node, Iverson):

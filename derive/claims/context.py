@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from ..calculus.entries import Evaluator, Mat, zeros
+from ..calculus.entries import Evaluator, Mat, elementwise, zeros
 from ..calculus.exact import ExactAdjoints, reverse_sweep, unroll
 from ..calculus.prove import PRECISION, EntryProver, instantiate
 from ..model.model import Model
-from ..notation.expr import Adj, Iverson, Node, adjoint_refs
+from ..notation.expr import Adj, Iverson, Node, StepSum, adjoint_refs
 from .numeric import FloatEvaluator
 
 LossKey = tuple[str, int | None]
@@ -34,12 +34,29 @@ class ClaimEvaluator(Evaluator):
     def value_of(self, node: Node, t):
         if isinstance(node, Adj):
             return self.adjoint(node, t)
+        if isinstance(node, StepSum):
+            return self.step_sum(node, t)
         if isinstance(node, Iverson):
             if t is not None and node.holds_at(t, self.T):
                 return self.value_of(node.args[0], t)
             rows, cols = (self.dim(d) for d in self.model.shape(node.args[0]))
             return zeros(rows, cols)
         return super().value_of(node, t)
+
+    def step_sum(self, node: StepSum, t):
+        """``sum_{k=a}^{b} x`` at the claim's step ``t`` (zero over an empty range)."""
+        try:
+            steps, body = node.summands(t, self.T)
+        except ValueError as err:
+            raise KeyError(str(err)) from None
+        total = None
+        for s in steps:
+            m = self.value_of(body, s)
+            total = m if total is None else elementwise(total, m, lambda x, y: x + y)
+        if total is None:
+            rows, cols = (self.dim(d) for d in self.model.shape(body))
+            return zeros(rows, cols)
+        return total
 
 
 @dataclass
@@ -83,6 +100,10 @@ class ClaimProver(EntryProver):
         diff = self.expand_adjoints(diff, keep).xreplace(self.named)
         if _zero(diff):
             return True
+        if diff.has(sympy.Heaviside):
+            # relu's step: rebuilding Max(0, ...) level by level is slow; the inherited rounds
+            # atomize step(relu(a)) as step(a) at once
+            return super().equal(candidate, truth)
         probe = diff
         for _ in range(self.max_rounds):
             probe = self.forward_level(probe)

@@ -16,9 +16,10 @@ from .confirm import confirm
 from .context import sizes_text
 from .factor import explain_factor, screen_factor
 from .holds import explain_holds, explain_layout, holds, holds_transposed
+from .numerator import explain_numerator, find_numerator
 from .numeric import truth_scale
 from .partial import explain_partial, screen_partial
-from .repair_search import one_edit_repair
+from .repair_search import RepairSearch, repair_text
 from .repairs import describe_choices, has_dot
 from .result import RANK, Result
 from .shape import shape_verdict
@@ -75,9 +76,18 @@ class Decider:
             return "partial", part
         return "wrong", {}
 
-    def find_repair(self, res: Result, near: dict | None = None):
-        """Look for a one-edit repair (:func:`derive.claims.repair_search.one_edit_repair`)."""
-        one_edit_repair(self, res, near)
+    def find_repair(self, res: Result, near: dict | None = None) -> str:
+        """Search for a repair of up to three edits (:class:`derive.claims.repair_search.RepairSearch`).
+
+        Returns
+        -------
+        str
+            The repair's text, or what the search tried when it found none.
+        """
+        outcome = RepairSearch(self, near).run(res)
+        if not res.repair:
+            res.repair_search = repair_text(res, outcome)
+        return repair_text(res, outcome)
 
     def decide(self) -> Result:
         """The verdict on the claim, proved, explained and with a repair where one is found.
@@ -111,7 +121,7 @@ class Decider:
         self.tick("reading the shapes of the claim")
         target, good, errors = self.checker.conforming(claim)
         if not good:
-            return shape_verdict(self, target, truth)
+            return self.numerator(truth) or shape_verdict(self, target, truth)
         candidates = []
         for order, (tree, choices, shape) in enumerate(good):
             self.tick("screening the readings of ⋅")
@@ -125,6 +135,10 @@ class Decider:
                           f"{show(self.lhs)} exists", truth=truth)
         candidates.sort(key=lambda c: (c[0], c[1]))
         _, _, verdict, info, tree, choices, data = candidates[0]
+        if verdict not in ("holds", "layout"):
+            numerator = self.numerator(truth)
+            if numerator is not None:
+                return numerator
         holding = [c for c in candidates if c[2] == "holds"]
         ok, entries, gap, sizes = (False, 0, None, []) if verdict == "wrong" else \
             confirm(self.checker, claim, verdict, tree, info)
@@ -137,6 +151,21 @@ class Decider:
                      dot_choices=describe_choices(choices) if choices else None, truth=truth,
                      sizes_proved=sizes, witness_gap=gap, entries_proved=entries)
         EXPLAIN[verdict](self, res, tree, info, data, holding)
+        return res
+
+    def numerator(self, truth) -> Result | None:
+        """The verdict ``layout`` when the claim holds in numerator layout (proved), else None."""
+        found = find_numerator(self)
+        if found is None:
+            return None
+        tree, choices, data = found
+        ok, entries, gap, sizes = confirm(self.checker, self.claim, "layout", tree, {})
+        if not ok:
+            return None
+        res = Result(self.claim, "layout", "", reading=show(tree),
+                     dot_choices=describe_choices(choices) if choices else None, truth=truth,
+                     sizes_proved=sizes, witness_gap=gap, entries_proved=entries)
+        explain_numerator(self, res, tree, {}, data, [])
         return res
 
     # -- texts the explanations share --------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -28,6 +29,13 @@ def _frac_text(f: Fraction) -> str:
 def name_factor(cs: list[float], combos: list[dict[str, int]]) -> str | None:
     """The constant ``c`` in notation (``2``, ``1/B``, ``1/(O*B)``), or None.
 
+    Every name of the vocabulary that fits the factors at every size is a
+    candidate; the simplest wins (the smallest coefficient, then the fewest
+    sizes).  The check sizes are the same small numbers in turn, so their
+    product is the same at every size combination and a spurious name fits
+    beside the real one (``24/(H*V)`` beside ``B`` when H*V*B = 24): it always
+    has the larger coefficient.  Two names equally simple give None.
+
     Parameters
     ----------
     cs : list of float
@@ -39,28 +47,37 @@ def name_factor(cs: list[float], combos: list[dict[str, int]]) -> str | None:
     -------
     str or None
         The same fraction at every size, or a fraction times (or over) one
-        size or the product of two; None when no such name fits.
+        size or the product of two; None when no such name fits, or two fit
+        equally well.
     """
     fr = [_fraction(c) for c in cs]
     if all(f is not None for f in fr) and len(set(fr)) == 1:
         return _frac_text(fr[0])
     names = [n for n in combos[0] if len({c[n] for c in combos}) > 1]
+    groups = [(n,) for n in names] + [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    fits = []
     for power in (-1, 1):
-        for n in names:
-            rs = [_fraction(c * combo[n] ** (-power)) for c, combo in zip(cs, combos)]
+        for group in groups:
+            rs = [_fraction(c * math.prod(combo[n] for n in group) ** (-power)) for c, combo in zip(cs, combos)]
             if all(r is not None for r in rs) and len(set(rs)) == 1:
                 r = rs[0]
-                if power == -1:
-                    return f"{_frac_text(r)}/{n}" if r != 1 else f"1/{n}"
-                return f"{_frac_text(r)}*{n}" if r not in (1, -1) else ("-" if r == -1 else "") + n
-        for i, a in enumerate(names):
-            for b in names[i + 1:]:
-                rs = [_fraction(c * (combo[a] * combo[b]) ** (-power)) for c, combo in zip(cs, combos)]
-                if all(r is not None for r in rs) and len(set(rs)) == 1:
-                    r = rs[0]
-                    prod = f"{a}*{b}"
-                    return f"{_frac_text(r)}/({prod})" if power == -1 else f"{_frac_text(r)}*{prod}"
-    return None
+                fits.append(((abs(r.numerator) + r.denominator, len(group)), _factor_text(r, group, power)))
+    if not fits:
+        return None
+    fits.sort()
+    if len(fits) > 1 and fits[0][0] == fits[1][0]:
+        return None
+    return fits[0][1]
+
+
+def _factor_text(r: Fraction, group: tuple, power: int) -> str:
+    """``r/n``, ``r*n``, ``r/(a*b)``, ``r*a*b`` with a coefficient of 1 (or -1) left out."""
+    prod = "*".join(group)
+    if power == -1:
+        return f"{_frac_text(r)}/({prod})" if len(group) > 1 else (f"1/{prod}" if r == 1 else f"{_frac_text(r)}/{prod}")
+    if len(group) == 1 and r in (1, -1):
+        return ("-" if r == -1 else "") + prod
+    return f"{_frac_text(r)}*{prod}"
 
 
 def screen_factor(data, scale: float, combos: list[dict[str, int]]) -> dict | None:

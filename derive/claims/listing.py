@@ -68,6 +68,11 @@ def listing(notes, results: list) -> str:
         The verdicts, in file order.
     """
     lines = [f"{notes.path}: model {notes.model.name}, {len(results)} claims"]
+    numerator = sum(1 for r in results if r.verdict == "layout")
+    if numerator >= 2:
+        lines.append(f"{numerator} of the claims hold in numerator layout, where every gradient is the transpose "
+                     "of this tool's (a row where ours is a column): the file reads as written in that layout; "
+                     "each such claim's repair gives it in denominator layout")
     for r in results:
         c = r.claim
         lines.append("")
@@ -109,6 +114,9 @@ def result_dict(r) -> dict:
         "truth_terms": getattr(r, "truth_terms", None),
         "repair": r.repair,
         "repair_edit": r.repair_edit,
+        "repair_edits": list(r.repair_edits),
+        "repair_search": r.repair_search,
+        "numerator_layout": r.numerator,
         "counterexample": r.counterexample,
         "factor": r.factor,
         "missing": r.missing,
@@ -125,7 +133,7 @@ def result_dict(r) -> dict:
 
 
 def json_document(notes, results, limits: dict | None = None) -> dict:
-    """The ``--json`` document of ``derive check`` (see the README).
+    """The ``--json`` document of ``derive check`` (see docs/check.md).
 
     Parameters
     ----------

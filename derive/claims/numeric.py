@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..notation.expr import ARITHMETIC, Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, Unary
+from ..notation.expr import ARITHMETIC, Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, StepSum, Unary
 
 
 class Undefined(Exception):
@@ -102,6 +102,8 @@ class FloatEvaluator:
             x = self.value_of(node.x, t)
             cls = self.classes(node.cls.name, self.step(node.cls.step, t))
             return np.array([[x[c, j] for j, c in enumerate(cls)]])
+        if isinstance(node, StepSum):
+            return self.step_sum(node, t)
         if isinstance(node, Iverson):
             if t is not None and node.holds_at(t, self.T):
                 return self.value_of(node.args[0], t)
@@ -111,6 +113,22 @@ class FloatEvaluator:
         if isinstance(node, Call):
             return self.call(node, t)
         raise TypeError(type(node).__name__)
+
+    def step_sum(self, node: StepSum, t: int | None) -> np.ndarray:
+        """``sum_{k=a}^{b} x`` at the claim's step ``t`` (zero over an empty range)."""
+        try:
+            steps, body = node.summands(t, self.T)
+        except ValueError as err:
+            raise Undefined(str(err)) from None
+        total = None
+        for s in steps:
+            m = self.value_of(body, s)
+            total = m if total is None else total + m
+        if total is None:
+            if self.shape_of is None:
+                raise Undefined("the shape of an empty range sum")
+            return np.zeros(self.shape_of(body))
+        return total
 
     def call(self, node: Call, t) -> np.ndarray:
         fn = node.fn

@@ -12,7 +12,7 @@ import numpy as np
 import sympy
 
 from ..calculus.entries import Mat
-from ..notation.expr import Binary, Node, Unary
+from ..notation.expr import Adj, Binary, Node, Ref, Unary, walk
 from ..notation.printer import show
 from .terms import clear, label_of
 
@@ -35,15 +35,21 @@ def _sum(terms) -> Node:
     return out
 
 
-def _solve(checker, lhs, values, data):
-    """0/1 coefficients writing ``values`` as a sum of the truth's parts."""
+def _solve(checker, lhs, values, data, from_end: bool = False):
+    """0/1 coefficients writing ``values`` as a sum of the truth's parts.
+
+    The parts of a derivative without a step are labelled by their step,
+    counted from the first step or, with ``from_end``, from the last (the
+    check sizes differ in T, so ``o_T`` is one part only counted from the end).
+    """
     labels, rows_a, rows_b = [], [], []
     blocks = []
     for (k, t, _, T), V in zip(data, values):
         if V.shape != T.shape:
             return None
         groups = checker.groups_float(k, lhs, t)
-        blocks.append(({label_of(o, t): g for o, g in groups.items()}, V))
+        last = checker.contexts[k].T if from_end else None
+        blocks.append(({label_of(o, t, last): g for o, g in groups.items()}, V))
         for lab in blocks[-1][0]:
             if lab not in labels:
                 labels.append(lab)
@@ -61,7 +67,28 @@ def _solve(checker, lhs, values, data):
     scale = max(1e-12, float(np.max(np.abs(A))) if A.size else 1.0)
     if not np.allclose(A @ rounded, b, rtol=1e-8, atol=1e-9 * scale):
         return None
-    return labels, [lab for lab, r in zip(labels, rounded) if r == 1]
+    present = [lab for lab, r in zip(labels, rounded) if r == 1]
+    if from_end and not _last_steps(present):
+        return None
+    return labels, present
+
+
+def _last_steps(present) -> bool:
+    """Whether parts counted from the end are, for each quantity, its last steps (T, T-1, ...)."""
+    by_consumer: dict[str, list[int]] = {}
+    for name, kind, v in present:
+        if kind == "last":
+            by_consumer.setdefault(name, []).append(v)
+    return all(sorted(vs, reverse=True) == list(range(0, -len(vs), -1)) for vs in by_consumer.values())
+
+
+def _solve_either(checker, lhs, values, data, from_end_first: bool):
+    """:func:`_solve` with the steps counted from the start, or from the end (the claim's way first)."""
+    for from_end in (from_end_first, not from_end_first):
+        solved = _solve(checker, lhs, values, data, from_end)
+        if solved is not None:
+            return solved + (from_end,)
+    return None
 
 
 def _term_values(checker, term: Node, data):
@@ -100,11 +127,12 @@ def screen_partial(checker, lhs, tree: Node, data) -> dict | None:
         and ``extra`` (the other terms, as (sign, term)); None when the claim
         is no such sum.
     """
-    solved = _solve(checker, lhs, [C for _, _, C, _ in data], data)
+    from_end = _counts_from_end(tree)
+    solved = _solve_either(checker, lhs, [C for _, _, C, _ in data], data, from_end)
     if solved is not None:
-        labels, present = solved
+        labels, present, from_end = solved
         if present and len(present) < len(labels):
-            return {"present": present, "labels": labels, "matched": tree, "extra": []}
+            return {"present": present, "labels": labels, "matched": tree, "extra": [], "from_end": from_end}
         return None
     terms = _additive_terms(tree)
     if len(terms) < 2:
@@ -112,7 +140,7 @@ def screen_partial(checker, lhs, tree: Node, data) -> dict | None:
     matched, extra, present, labels = [], [], [], []
     for sign, term in terms:
         vals = _term_values(checker, term, data)
-        got = None if vals is None else _solve(checker, lhs, [sign * v for v in vals], data)
+        got = None if vals is None else _solve(checker, lhs, [sign * v for v in vals], data, from_end)
         if got is None or not got[1] or set(got[1]) & set(present):
             extra.append((sign, term))
         else:
@@ -122,7 +150,12 @@ def screen_partial(checker, lhs, tree: Node, data) -> dict | None:
     if not matched or not extra or len(set(present)) < len(labels):
         return None  # extra terms and missing ones: wrong (a repair may say which edit)
     node = _sum(matched)
-    return {"present": present, "labels": labels, "matched": node, "extra": extra}
+    return {"present": present, "labels": labels, "matched": node, "extra": extra, "from_end": from_end}
+
+
+def _counts_from_end(tree: Node) -> bool:
+    """Whether the claim names a step counted from the last (``h_T``, ``o_{T-1}``)."""
+    return any(isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "last" for n in walk(tree))
 
 
 def partial_target(ctx, lhs, t, info: dict) -> Mat:
@@ -130,7 +163,8 @@ def partial_target(ctx, lhs, t, info: dict) -> Mat:
     groups = ctx.groups(lhs, t)
     present = set(info["present"])
     rows, cols = ctx.u.shape(lhs.name)
-    chosen = [m for o, m in groups.items() if label_of(o, t) in present]
+    last = ctx.T if info.get("from_end") else None
+    chosen = [m for o, m in groups.items() if label_of(o, t, last) in present]
     return Mat.fill(rows, cols, lambda i, j: sympy.Add(*[m[i, j] for m in chosen]))
 
 
@@ -148,13 +182,13 @@ def explain_partial(decider, res, tree, info, data, holding):
     text = f"holds for one part only{decider.reading_text(res, holding)}: "
     text += f"it equals the part {' + '.join(namer.describe(lhs, present, missing=False))} of the truth"
     if res.missing:
-        text += "; missing: " + "; ".join(res.missing)
+        text += "; missing: " + "; ".join(res.missing) + _initial_state_note(decider, missing)
     if res.extra:
         text += "; extra terms not in the truth: " + "; ".join(res.extra)
     res.explanation = text + f"; {decider.proved_text(res)}"
-    simple = all(not m.startswith("the contributions") for m in res.missing)
-    if res.missing and simple and not res.extra:
-        res.repair = clear(info["matched"]) + "".join(f" + {m}" for m in res.missing)
+    terms = namer.claim_terms(lhs, missing) if res.missing else None
+    if terms and not res.extra:
+        res.repair = clear(info["matched"]) + "".join(f" + {m}" for m in terms)
         res.repair_edit = "add the missing term" + ("s" if len(res.missing) > 1 else "")
     elif res.extra and not res.missing:
         res.repair = clear(info["matched"])
@@ -162,3 +196,20 @@ def explain_partial(decider, res, tree, info, data, holding):
     elif res.missing and decider.checker.model.symbols[lhs.name].per_step is False \
             and not lhs.use and lhs.loss_step is None:
         decider.find_repair(res)
+
+
+def _initial_state_note(decider, missing) -> str:
+    """Why a missing term that reads a state's initial value matters although ``h_0`` defaults to 0."""
+    model = decider.checker.model
+    for lab in missing:
+        expr = decider.namer.term_expr(decider.lhs, lab)
+        if expr is None:
+            continue
+        for n in walk(expr):
+            if isinstance(n, Ref) and n.step is not None and n.step.kind == "abs" and n.step.offset == 0 \
+                    and model.symbols[n.name].kind == "state":
+                h0 = show(n)
+                return (f" ({clear(expr)} is zero at the default {h0} = 0, but not when {h0} is given, such as a "
+                        "state carried over from the previous sequence: the initial state is an input of the "
+                        "model, and verdicts hold for every one)")
+    return ""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
 
-from ..notation.expr import Adj, Binary, Call, Node, Num, Ref, SizeRef, Step, Unary, iverson
+from ..notation.expr import Adj, Binary, Call, Node, Num, Ref, SizeRef, Step, StepSum, Unary, iverson
 from ..notation.printer import show
 
 PRODUCTS = ("@", "*", "dot")
@@ -104,7 +104,7 @@ def _build(factors: list[Node], ops: list[str]) -> Node:
 
 def _has_relative_step(node: Node) -> bool:
     """Whether the tree reads a step ``t + k`` (outside a ``sum_t``)."""
-    if isinstance(node, Call) and node.fn == "sum_t":
+    if isinstance(node, Call) and node.fn in ("sum_t", "sum_range"):
         return False
     if isinstance(node, (Ref, Adj)) and node.step is not None and node.step.kind == "rel":
         return True
@@ -123,8 +123,25 @@ def _is_scalar_leaf(node: Node) -> bool:
     return isinstance(node, (Num, SizeRef))
 
 
-def edits(node: Node) -> Iterator[tuple[Node, str]]:
+def tanh_reason(model, h: Node) -> str:
+    """`` (tanh'(z) = 1 - tanh(z)**2 = 1 - h_t**2, not (1 - h_t)**2)`` when ``h`` is a tanh of the model."""
+    if model is None or not isinstance(h, Ref):
+        return ""
+    eq = model.equation(h.name)
+    if eq is None or not (isinstance(eq.expr, Call) and eq.expr.fn == "tanh"):
+        return ""
+    return f" (tanh'(z) = 1 - tanh(z)**2 = 1 - {show(h)}**2, not (1 - {show(h)})**2)"
+
+
+def edits(node: Node, model=None) -> Iterator[tuple[Node, str]]:
     """Single edits of a claim tree, most likely slips first.
+
+    Parameters
+    ----------
+    node : Node
+        The claim's right side.
+    model : Model, optional
+        When given, an edit of tanh's derivative says why it is right.
 
     Yields
     ------
@@ -147,13 +164,13 @@ def edits(node: Node) -> Iterator[tuple[Node, str]]:
     for path, n in nodes:
         if (isinstance(n, Binary) and n.op == "**" and isinstance(n.a, Binary) and n.a.op == "-"):
             new = Binary("-", n.a.a, Binary("**", n.a.b, n.b))
-            yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
+            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{tanh_reason(model, n.a.b)}"
     # 1 - h -> 1 - h**2 (and 1 - tanh(z) -> 1 - tanh(z)**2)
     for path, n in nodes:
         if (isinstance(n, Binary) and n.op == "-" and isinstance(n.a, Num) and n.a.value == 1
                 and isinstance(n.b, (Ref, Call))):
             new = Binary("-", n.a, Binary("**", n.b, Num(Fraction(2))))
-            yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
+            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{tanh_reason(model, n.b)}"
     # @ <-> *
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in ("@", "*"):
@@ -192,6 +209,15 @@ def edits(node: Node) -> Iterator[tuple[Node, str]]:
             for by in (-1, 1):
                 new = replace(n, step=n.step.shifted(by))
                 yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
+    # a range sum's bound off by one
+    for path, n in nodes:
+        if isinstance(n, StepSum):
+            for which in ("lo", "hi"):
+                for by in (-1, 1):
+                    bound = getattr(n, which)
+                    new = replace(n, **{which: Step(bound.kind, bound.offset + by)})
+                    yield replace_at(node, path, new), f"the {'lower' if which == 'lo' else 'upper'} bound " \
+                        f"{Step(bound.kind, bound.offset + by).text().strip('{}')} for {bound.text().strip('{}')}"
     # a constant factor or a sign
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in ("*", "/") and _is_scalar_leaf(n.b):

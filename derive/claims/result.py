@@ -33,6 +33,12 @@ class Result:
     """The truth as derived terms, when it cannot be written (and proved) as a claim; ``truth`` is then None."""
     repair: str | None = None
     repair_edit: str | None = None
+    repair_edits: list[str] = field(default_factory=list)
+    """The edits of the repair, in order (a repair search's; ``repair_edit`` joins them)."""
+    numerator: bool = False
+    """The verdict is ``layout`` because the claim holds in numerator layout (every gradient transposed)."""
+    repair_search: str | None = None
+    """What the repair search tried when it found no repair (the number of edited readings)."""
     repair_proved: bool = False
     """The repair was proved as a claim of its own (every printed repair is)."""
     withheld: list[str] = field(default_factory=list)

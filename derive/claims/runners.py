@@ -92,7 +92,12 @@ def _worker(notes, combos, todo, budget, begun, conn, phase_buffer, setup_flag):
             claim = notes.claims[i]
             conn.send(("start", i))
             on_phase("starting the check", False)
-            result = checker.check(claim, budget, begun=begun if n == 0 else None, margin=budget.margin())
+            if budget.command_deadline is not None and \
+                    time.monotonic() >= budget.command_deadline - budget.margin():
+                result = Result(claim, "undecided", command_limit_text(
+                    budget, "was reached before this claim was checked"), limit="seconds")
+            else:
+                result = checker.check(claim, budget, begun=begun if n == 0 else None, margin=budget.margin())
             result.claim = None  # the supervisor has its own
             conn.send(("done", i, result))
     except Exception as err:  # noqa: BLE001 - nothing to do but to say so and stop

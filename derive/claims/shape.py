@@ -49,8 +49,6 @@ def shape_verdict(decider, target: tuple, truth: str) -> Result:
         text = f"shape error at column {pos[1]} in {show(node)}: {err}" + (f" ({ops})" if ops else "")
         if has_dot(claim.rhs):
             text += "; no reading of ⋅ (@, *, or @ with the operands swapped) conforms"
-    decider.find_repair(res)
-    if res.repair:
-        text += f"; one-edit repair ({res.repair_edit}): {res.repair}"
+    text += "; " + decider.find_repair(res)
     res.explanation = text + f"; {decider.truth_phrase()}"
     return res

@@ -29,8 +29,9 @@ from ..notation.expr import (
     walk,
 )
 from ..notation.printer import BINARY_PREC, NotationPrinter, show
+from .step_ranges import range_sum, step_range
 
-Label = tuple[str, str, int | None]  # (consumer, "rel" | "abs", offset or step)
+Label = tuple[str, str, int | None]  # (consumer, "rel" | "abs" | "last", offset or step)
 
 
 class KPrinter(NotationPrinter):
@@ -66,11 +67,17 @@ def clear(node: Node) -> str:
     return ClearPrinter()(node)
 
 
-def label_of(owner: tuple, t: int | None) -> Label:
-    """A consumer (quantity, step) relative to the claim's step ``t``."""
+def label_of(owner: tuple, t: int | None, T: int | None = None) -> Label:
+    """A consumer (quantity, step) relative to the claim's step ``t``.
+
+    Without a claim step, the consumer's step is a number, or counted from
+    the last step when ``T`` is given (``("o", "last", -1)`` is ``o_{T-1}``).
+    """
     name, step = owner
     if step is not None and t is not None:
         return (name, "rel", step - t)
+    if step is not None and T is not None:
+        return (name, "last", step - T)
     return (name, "abs", step)
 
 
@@ -140,7 +147,7 @@ class TermNamer:
                     if kind == "rel":
                         expr = shift_steps(expr, v)
                     elif v is not None:
-                        expr = fix_steps(expr, v)
+                        expr = _fix_at(expr, Step(kind, v))
             if lhs.loss == self.model.loss and lhs.loss_step is None:
                 expr = self.constants(expr)
             out.append(tidy(self.relabel(expr, lhs)))
@@ -208,35 +215,56 @@ class TermNamer:
         return body
 
     def describe(self, lhs: Adj, labels: list[Label], missing: bool = True) -> list[str]:
-        """Texts for a set of parts, a parameter's step contributions collapsed."""
+        """Texts for a set of parts, a parameter's step contributions collapsed into a range sum."""
+        texts = []
+        for words, node, labs in self.parts(lhs, labels):
+            if len(labs) == 1 and words is None:
+                texts.append(self.term_text(lhs, labs[0]))
+            elif node is not None:
+                texts.append(f"the contributions of {words}: {clear(node)}" if missing else clear(node))
+            else:
+                body = self.summed_text(lhs, labs[0][0], words)
+                texts.append(f"the contributions of {words}: the sum of {body}" if missing
+                             else f"sum over {words} of {body}")
+        return texts
+
+    def claim_terms(self, lhs: Adj, labels: list[Label]) -> list[str] | None:
+        """The parts as terms of a claim (range sums where steps are collapsed), or None when one is not."""
+        nodes = self.claim_term_nodes(lhs, labels)
+        return None if nodes is None else [clear(n) for n in nodes]
+
+    def claim_term_nodes(self, lhs: Adj, labels: list[Label]) -> list[Node] | None:
+        """:meth:`claim_terms` as trees."""
+        out = []
+        for words, node, labs in self.parts(lhs, labels):
+            if len(labs) == 1 and words is None:
+                node = self.term_expr(lhs, labs[0])
+            if node is None:
+                return None
+            out.append(node)
+        return out
+
+    def parts(self, lhs: Adj, labels: list[Label]) -> list[tuple[str | None, Node | None, list[Label]]]:
+        """The parts grouped: (words, range sum or None, labels) for a parameter's run of steps, and
+        (None, None, [label]) for each other part."""
         sym = self.model.symbols[lhs.name]
-        texts, done = [], set()
+        groups, done = [], set()
         if not sym.per_step:
             by_consumer = {}
             for lab in labels:
                 by_consumer.setdefault(lab[0], []).append(lab)
             for consumer, labs in by_consumer.items():
-                offsets = sorted(l[2] for l in labs if l[1] == "rel")
+                offsets = [lab[2] for lab in labs if lab[1] == "rel"]
                 if not (any(o != 0 for o in offsets) or len(labs) >= 2):
                     continue
-                if offsets and all(o < 0 for o in offsets):
-                    which = "the earlier steps k = 1..t-1"
-                elif offsets and all(o <= 0 for o in offsets):
-                    which = "k = 1..t"
-                elif offsets:
-                    which = "the other steps k != t"
-                else:
-                    steps = sorted(l[2] for l in labs if l[2] is not None)
-                    which = "steps k = " + ", ".join(map(str, steps))
-                text = self.summed_text(lhs, consumer, which)
-                if text:
-                    texts.append(f"the contributions of {which}: the sum of {text}" if missing
-                                 else f"sum over {which} of {text}")
-                    done.update(labs)
-        for lab in labels:
-            if lab not in done:
-                texts.append(self.term_text(lhs, lab))
-        return texts
+                words, ranges = step_range(labs)
+                terms = self._terms(lhs, consumer)
+                if not terms or not all(t.summed for t in terms):
+                    continue
+                node = range_sum([self.relabel(t.expr, lhs) for t in terms], ranges)
+                groups.append((words, node, labs))
+                done.update(labs)
+        return groups + [(None, None, [lab]) for lab in labels if lab not in done]
 
     def truth_text(self, lhs: Adj, labels: list[Label]) -> tuple[str, bool]:
         """The true derivative in the notation, and whether the text is a claim (False when it sums

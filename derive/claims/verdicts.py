@@ -99,9 +99,15 @@ def unrolled_entries(model, sizes: dict[str, int]) -> int:
 
 @dataclass
 class Plan:
-    """The size combinations of a file and the claims decided before any work (too large)."""
+    """The check sizes of a file's claims, and the claims decided before any work (too large).
 
-    combos: list[dict[str, int]]
+    ``groups`` pairs each set of size combinations with the claims checked at
+    it (indices, in file order): a claim naming a fixed step is checked at the
+    declared T, every other claim at small T's of its own, so that no claim's
+    sizes, and hence its verdict, depend on the other claims of the file.
+    """
+
+    groups: list[tuple[list[dict[str, int]], list[int]]]
     skipped: dict[int, Result]
 
 
@@ -109,11 +115,11 @@ def plan_check(notes: ClaimsFile) -> Plan:
     """Choose the check sizes; claims that cannot be checked at small sizes are undecided.
 
     Declared sizes never reach the symbolic work: every size is a small
-    number (:func:`claim_sizes`).  The exceptions are T when a claim names a
-    fixed step (kept as declared up to :data:`MAX_PINNED_T`; above it those
-    claims are undecided and the others are checked at small T) and
-    dimensions written as numbers in a shape (a model that then holds more
-    than :data:`MAX_CHECK_ENTRIES` values is not unrolled).
+    number (:func:`claim_sizes`).  The exceptions are T for a claim that names
+    a fixed step (kept as declared up to :data:`MAX_PINNED_T`; above it the
+    claim is undecided) and dimensions written as numbers in a shape (a
+    model that then holds more than :data:`MAX_CHECK_ENTRIES` values is not
+    unrolled).
 
     Parameters
     ----------
@@ -123,33 +129,39 @@ def plan_check(notes: ClaimsFile) -> Plan:
     Returns
     -------
     Plan
-        The check sizes, and the undecided result of each claim that cannot
-        be checked at them (by index).
+        The check sizes of each group of claims, and the undecided result of
+        each claim that cannot be checked at them (by index).
     """
-    pinned = dict(notes.pinned)
-    long_T = None
-    if pinned.get("T") is not None and pinned["T"] > MAX_PINNED_T:
-        long_T = pinned.pop("T")
-    combos = claim_sizes(notes.model, pinned)
-    biggest = max(combos, key=lambda c: unrolled_entries(notes.model, c))
-    entries = unrolled_entries(notes.model, biggest)
+    declared_T = notes.pinned.get("T")
+    free = claim_sizes(notes.model, {})
+    pinned = None
+    if declared_T is not None and declared_T <= MAX_PINNED_T:
+        pinned = claim_sizes(notes.model, {"T": declared_T})
+    groups: dict[int, tuple[list[dict[str, int]], list[int]]] = {}
     skipped = {}
     for i, claim in enumerate(notes.claims):
         if claim.error is not None:
             continue
+        fixed = declared_T is not None and uses_fixed_step(claim)
+        if fixed and pinned is None:
+            skipped[i] = Result(claim, "undecided", (
+                f"no verdict: the claim names a fixed step, so it must be checked at the file's "
+                f"T = {declared_T:,}, but claims are checked symbolically only at small sizes "
+                f"(T at most {MAX_PINNED_T}); name the step from the end (h_T, h_{{T-1}}) or "
+                "declare a smaller T with 'size T = ...'"), limit="sizes")
+            continue
+        combos = pinned if fixed else free
+        biggest = max(combos, key=lambda c: unrolled_entries(notes.model, c))
+        entries = unrolled_entries(notes.model, biggest)
         if entries > MAX_CHECK_ENTRIES:
             skipped[i] = Result(claim, "undecided", (
                 f"no verdict: at the check sizes {sizes_text(biggest)} the unrolled model holds "
                 f"{entries:,} scalar values, more than the {MAX_CHECK_ENTRIES:,} a symbolic check "
                 "unrolls (a dimension written as a number in a shape is not made small: declare it "
                 "with a 'size' line)"), limit="sizes")
-        elif long_T is not None and uses_fixed_step(claim):
-            skipped[i] = Result(claim, "undecided", (
-                f"no verdict: the claim names a fixed step, so it must be checked at the file's "
-                f"T = {long_T:,}, but claims are checked symbolically only at small sizes "
-                f"(T at most {MAX_PINNED_T}); name the step from the end (h_T, h_{{T-1}}) or "
-                "declare a smaller T with 'size T = ...'"), limit="sizes")
-    return Plan(combos, skipped)
+            continue
+        groups.setdefault(int(fixed), (combos, []))[1].append(i)
+    return Plan([groups[k] for k in sorted(groups, key=lambda k: groups[k][1][0])], skipped)
 
 
 def check_file(notes: ClaimsFile, progress: TextIO | None = None, *, claim_seconds: float | None = None,
@@ -193,10 +205,11 @@ def check_file(notes: ClaimsFile, progress: TextIO | None = None, *, claim_secon
     plan = plan_check(notes)
     for i, r in plan.skipped.items():
         results[i] = r
-    todo = [i for i, r in enumerate(results) if r is None]
     if isolate is None:
         isolate = can_isolate()
-    if todo:
-        run = run_isolated if isolate else run_in_process
-        run(notes, plan.combos, todo, budget, progress, results)
+    run = run_isolated if isolate else run_in_process
+    for combos, todo in plan.groups:
+        todo = [i for i in todo if results[i] is None]
+        if todo:
+            run(notes, combos, todo, budget, progress, results)
     return results

@@ -1,4 +1,4 @@
-"""The verdict 'wrong': a counterexample, and a one-edit repair or a near miss if there is one."""
+"""The verdict 'wrong': a counterexample, and a repair of up to three edits or a near miss if there is one."""
 
 from __future__ import annotations
 
@@ -77,11 +77,7 @@ def explain_wrong(decider, res, tree, info, data, holding):
                  "(at a random point)")
     text += f"; {decider.truth_phrase()}"
     near = {}
-    decider.find_repair(res, near)
-    if res.repair:
-        text += f"; one-edit repair ({res.repair_edit}): {res.repair}"
-    else:
-        text += "; no single edit repairs it"
-        if "partial" in near:
-            text += "; " + near["partial"]
+    text += "; " + decider.find_repair(res, near)
+    if not res.repair and "partial" in near:
+        text += "; " + near["partial"]
     res.explanation = text

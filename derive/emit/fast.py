@@ -77,6 +77,8 @@ from .threads import PART_GRADIENT, PART_LOSS, batch_doc_lines, batch_entry_poin
 class FastModuleWriter(FastForwardSection, FastBackwardSection, InPlaceStatements, ModuleWriter):
     """The readable module's writer with statements written as in-place ufunc calls."""
 
+    forward_call = "_forward(params, data, keep=True)"  # every step of every value, for forward()
+
     def __init__(self, model: Model, derivation: MatrixDerivation):
         super().__init__(model, derivation)
         self.p = FastPrinter(model)
@@ -102,7 +104,7 @@ class FastModuleWriter(FastForwardSection, FastBackwardSection, InPlaceStatement
         text = re.sub(r"(\w+) = np\.zeros\((\(T \+ 1, [^()]*\)), dtype=dtype\)",
                       lambda m: f"{m[1]} = {'_stack' if m[1] in self.written_stacks else '_zeros'}({m[2]}, dtype)",
                       text)
-        for name in (self.loss_name, self.gradient_name):
+        for name in (self.loss_name, self.gradient_name, "forward"):
             text = text.replace(f"\ndef {name}(", f"\n@_pooled\ndef {name}(", 1)
         imports = "import collections\nimport functools\nimport importlib\nimport threading\n"
         if self.split is not None:

@@ -106,10 +106,15 @@ class FastForwardSection:
         self.written_stacks = {variable(model, eq.name) for eq in model.phase("step")}
         full = self.hoisted_names | self.stack_read([eq.expr for eq in hoisted])
         self.local_names = [n for n in self.step_local() if n not in full]
+        self.lines[start] = "def _forward(params, data, keep=False):"
+        self.lines[start + 1] = ('    """The forward pass; returns the loss and every stored value '
+                                 '(with keep, every step of each: forward() reads them)."""')
         for name in self.local_names:
             sym = model.symbols[name]
-            old = f"    {variable(model, name)} = np.zeros({dims_code(sym.shape, True)}, dtype=dtype)"
-            new = (f"    {variable(model, name)} = _one_buffer({dims_code(sym.shape, False)}, T + 1, dtype)"
+            var = variable(model, name)
+            old = f"    {var} = np.zeros({dims_code(sym.shape, True)}, dtype=dtype)"
+            new = (f"    {var} = _stack({dims_code(sym.shape, True)}, dtype) if keep else "
+                   f"_one_buffer({dims_code(sym.shape, False)}, T + 1, dtype)"
                    f"  # {model.display(name)} is used at its own step only: one buffer serves every t")
             self.lines[start:] = [new if line == old else line for line in self.lines[start:]]
         # Rewrite the step loop's statements (the readable writer emits "target = expr").

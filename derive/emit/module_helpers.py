@@ -43,7 +43,7 @@ def _fit(label, array, dims, sizes):
     if CHECK_FINITE and not np.isfinite(array).all():
         at = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(f"{label} holds {array[at]} at {at}: the loss and its gradients need finite "
-                         "values")
+                         "values (replace it, or set CHECK_FINITE = False to let it through)")
     if array.ndim != len(dims):
         raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}")
     known = dict(sizes)
@@ -94,9 +94,11 @@ def _check_keys(params, data):
 def _check_classes(name, array, count):
     """Class numbers must be whole numbers in 0..count-1 (-1 would wrap around to the last class)."""
     if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"data[{name!r}] holds class numbers: whole numbers, not {array.dtype}")
+        raise ValueError(f"data[{name!r}] holds class numbers: whole numbers, not {array.dtype}; "
+                         "give an integer array (.astype(int) when every entry is whole)")
     if array.size and (array.min() < 0 or array.max() >= count):
-        raise ValueError(f"data[{name!r}] holds class numbers 0..{count - 1}; found {array.min()}..{array.max()}")
+        raise ValueError(f"data[{name!r}] holds class numbers 0..{count - 1}; found {array.min()}..{array.max()}: "
+                         "number the classes from 0 (class k picks row k)")
 '''
 
 FAST_HELPERS = '''

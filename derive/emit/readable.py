@@ -1,10 +1,11 @@
-"""Emit the NumPy module (interface in the README) from the model and its matrix derivation.
+"""Emit the NumPy module (interface in docs/generated-module.md) from the model and its matrix derivation.
 
 The module is vectorised over the batch with one loop over time forward and
 one backward; each statement carries the equation it computes as a comment.
 Only the adjoints that some gradient needs are computed. The docstring, tables
 and input checks are written by :mod:`derive.emit.readable_interface`, the
-gradient function by :mod:`derive.emit.readable_backward`.
+public ``forward`` by :mod:`derive.emit.forward_entry`, the gradient function
+by :mod:`derive.emit.readable_backward`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..model.model import Model
 from ..notation.expr import Ref, Step
 from ..notation.printer import show
 from .adjoint_terms import live_derivation, needed_adjoints
+from .forward_entry import ForwardSection
 from .hygiene import finalize
 from .module_helpers import HELPERS
 from .numpy_printer import NumPyPrinter, dims_code, py_name, size_name, variable
@@ -23,7 +25,7 @@ from .readable_backward import BackwardSection
 from .readable_interface import InterfaceSection
 
 
-class ModuleWriter(InterfaceSection, BackwardSection):
+class ModuleWriter(InterfaceSection, ForwardSection, BackwardSection):
     """Builds the module text line by line."""
 
     #: the entry points' names; a style that wraps them (:mod:`derive.emit.threads`) renames these
@@ -62,6 +64,7 @@ class ModuleWriter(InterfaceSection, BackwardSection):
         self.emit()
         self.sizes_function()
         self.forward_function()
+        self.forward_entry()
         self.loss_function()
         self.gradient_function(needed)
         while self.lines and not self.lines[-1]:

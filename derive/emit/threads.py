@@ -22,11 +22,11 @@ PART_GRADIENT = "_loss_and_gradients_part"
 
 DOC_LINES = [
     "",
-    "threads=N (keyword of both) computes the loss and gradients of N ranges of",
-    "the batch's columns on N threads and adds them up (the loss is a {how} over",
-    "the columns). Give NumPy a single-threaded BLAS when you do",
-    "(OPENBLAS_NUM_THREADS=1, or threadpoolctl): several threads calling a",
-    "multi-threaded OpenBLAS at once are slower than one.",
+    "threads=N (keyword of loss and loss_and_gradients) computes the loss and",
+    "gradients of N ranges of the batch's columns on N threads and adds them up",
+    "(the loss is a {how} over the columns). Give NumPy a single-threaded BLAS",
+    "when you do (OPENBLAS_NUM_THREADS=1, or threadpoolctl): several threads",
+    "calling a multi-threaded OpenBLAS at once are slower than one.",
 ]
 
 

@@ -62,7 +62,7 @@ class Resolver:
         if step.kind == "last" and step.offset > 0:
             raise self.src.error(f"{shown} is past the last step T", pos)
         T = self.sizes.get("T")
-        if step.kind == "rel" or not isinstance(T, int):
+        if step.kind in ("rel", "outer") or not isinstance(T, int):
             return
         at = step.at(0, T)
         if at > T:

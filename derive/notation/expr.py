@@ -8,6 +8,7 @@ so two trees that print the same compare equal wherever they came from.
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Iterator, Optional, Tuple, Union
@@ -20,7 +21,9 @@ class Step:
     """A step index: ``t + offset`` (relative) or a fixed step.
 
     ``kind`` is ``"rel"`` (``t + offset``), ``"abs"`` (the integer
-    ``offset``) or ``"last"`` (``T + offset``).
+    ``offset``) or ``"last"`` (``T + offset``).  Inside a claim's range sum
+    ``sum_{k=1}^{t}`` a relative step counts from the sum's ``k`` and
+    ``"outer"`` from the claim's own ``t`` (:func:`bind_outer` fixes it).
     """
 
     kind: str
@@ -38,18 +41,40 @@ class Step:
             return t + self.offset
         if self.kind == "last":
             return T + self.offset
+        if self.kind == "outer":
+            raise ValueError("the claim's step t inside a range sum is bound before evaluation")
         return self.offset
 
     def text(self, var: str = "t") -> str:
         """The subscript as written in the notation (``t``, ``{t-1}``, ``T``, ``0``)."""
         if self.kind == "abs":
             return str(self.offset)
-        base = var if self.kind == "rel" else "T"
+        base = var if self.kind == "rel" else ("t" if self.kind == "outer" else "T")
         if self.offset == 0:
             return base
         sign = "+" if self.offset > 0 else "-"
         return "{%s%s%d}" % (base, sign, abs(self.offset))
 
+
+STEP_SUB = re.compile(r"^\s*(t|T)\s*(?:([+-])\s*([0-9]+))?\s*$")
+
+MAX_STEP_DIGITS = 9
+"""Most digits of a step number (``h_{T-5}``, ``x_2``): a step is at most a size."""
+
+
+def parse_step(text: str) -> Optional[Step]:
+    """``t-1`` -> Step(rel, -1); ``T`` -> Step(last); ``2`` -> Step(abs, 2); else None.
+
+    Only ASCII digits count (``h_{²}`` or ``h_{१}`` is no step), and a number of
+    more than :data:`MAX_STEP_DIGITS` digits is none either.
+    """
+    if text.isascii() and text.isdigit():
+        return Step("abs", int(text)) if len(text.lstrip("0")) <= MAX_STEP_DIGITS else None
+    m = STEP_SUB.match(text)
+    if not m or len((m.group(3) or "").lstrip("0")) > MAX_STEP_DIGITS:
+        return None
+    offset = int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+    return Step("rel" if m.group(1) == "t" else "last", offset)
 
 
 class Node:
@@ -191,6 +216,61 @@ class Iverson(Call):
         return f"t {self.op} {bound}"
 
 
+@dataclass(frozen=True)
+class StepSum(Call):
+    """``sum_{k=1}^{t} x``: ``x`` summed over the steps ``k`` from ``lo`` to ``hi`` (claims only).
+
+    In ``x`` a relative step counts from ``k`` and an ``outer`` one from the
+    claim's step ``t`` (``dL_t/dz_k``); the bounds are relative to ``t``,
+    fixed, or counted from ``T``.  An empty range is zero.  It is a
+    :class:`Call` of ``sum_range`` on ``x``, so walkers and the shape rules
+    treat it as ``sum_t``.
+    """
+
+    var: str = "k"
+    lo: Step = Step("abs", 1)
+    hi: Step = Step("rel", 0)
+
+    def steps(self, t: int | None, T: int) -> range:
+        """The steps ``k`` summed over when the claim's step is ``t`` of ``T``."""
+        base = 0 if t is None else t
+        if t is None and "rel" in (self.lo.kind, self.hi.kind):
+            raise ValueError("a range sum bounded by t in a claim without a step t")
+        return range(max(self.lo.at(base, T), 0), self.hi.at(base, T) + 1)
+
+    def summands(self, t: int | None, T: int) -> tuple[range, Node]:
+        """The steps ``k`` summed over and the summand with the claim's step bound (:func:`bind_outer`).
+
+        Raises ``ValueError`` when a bound reads ``t`` and there is no ``t``.
+        """
+        return self.steps(t, T), (self.args[0] if t is None else bind_outer(self.args[0], t))
+
+    def bounds_text(self) -> str:
+        """``k=1}^{t``: the bounds as written, between ``sum_{`` and ``}``."""
+        lo, hi = (b.text().strip("{}") for b in (self.lo, self.hi))
+        return f"{self.var}={lo}}}^{{{hi}"
+
+
+def step_sum(x: Node, var: str, lo: Step, hi: Step, pos: Pos = None) -> StepSum:
+    """The node ``sum_{var=lo}^{hi} x``."""
+    return StepSum("sum_range", (x,), pos=pos, var=var, lo=lo, hi=hi)
+
+
+def bind_outer(node: Node, t: int) -> Node:
+    """Every ``outer`` step (the claim's ``t + k`` inside a range sum) made the fixed step ``t + k``."""
+
+    def fix(step):
+        return Step("abs", t + step.offset) if step is not None and step.kind == "outer" else step
+
+    def bind(n):
+        if isinstance(n, Adj):
+            return replace(n, step=fix(n.step), loss_step=fix(n.loss_step), use=fix(n.use))
+        if isinstance(n, Ref) and n.step is not None and n.step.kind == "outer":
+            return replace(n, step=fix(n.step))
+        return n
+    return transform(node, bind)
+
+
 IVERSON_OPS = {"=": operator.eq, "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 """The comparisons an Iverson bracket ``[t OP step]`` may make."""
 
@@ -241,8 +321,8 @@ def transform(node: Node, fn) -> Node:
 
 
 def outside_step_sums(node: Node, fn) -> Node:
-    """:func:`transform`, leaving the inside of every ``sum_t`` as it is (its ``t`` is its own)."""
-    if isinstance(node, Call) and node.fn == "sum_t":
+    """:func:`transform`, leaving the inside of every ``sum_t`` (and range sum) as it is (its ``t`` is its own)."""
+    if isinstance(node, Call) and node.fn in ("sum_t", "sum_range"):
         return node
     kids = node.children()
     if kids:

@@ -3,28 +3,40 @@
 No ``eval``, no ``sympify``; every node carries its (line, column).
 
 Precedence, loosest first: ``+ -``; ``* / @ ⊙ ⋅``; prefix ``sum_t``/``Σ_t``
-(over one product term) and unary ``-``; ``**``/``^`` (right-assoc); postfix
+and, in claims, ``sum_{k=1}^{t}`` (over one product term) and unary ``-``; ``**``/``^`` (right-assoc); postfix
 ``.T``/``ᵀ`` and ``[c]``.  :mod:`derive.notation.parse` adds the statements.
 """
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 from typing import List, Optional, Tuple
 
 from ..errors import SourceText
-from .expr import FUNCTIONS, IVERSON_OPS, Adj, Binary, Call, Node, Num, Pick, Ref, Step, Unary, iverson
+from .expr import (
+    FUNCTIONS,
+    IVERSON_OPS,
+    MAX_STEP_DIGITS,
+    Adj,
+    Binary,
+    Call,
+    Node,
+    Num,
+    Pick,
+    Ref,
+    Step,
+    Unary,
+    iverson,
+    parse_step,
+)
 from .lexer import Token
+from .range_sums import RangeSumReader
 
-STEP_SUB = re.compile(r"^\s*(t|T)\s*(?:([+-])\s*([0-9]+))?\s*$")
 BINARY_PRECEDENCE = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20, "dot": 20, "×": 20}
 PREFIX_PRECEDENCE = 30
 POWER_PRECEDENCE = 40
 
 
-MAX_STEP_DIGITS = 9
-"""Most digits of a step number (``h_{T-5}``, ``x_2``): a step is at most a size."""
 
 MAX_NESTING = 60
 """Most nested sub-expressions one statement may hold (parentheses, signs, powers)."""
@@ -32,21 +44,6 @@ MAX_NESTING = 60
 MAX_DEPTH = 120
 """Most operations in a chain (``a + b + ... ``) one expression may hold: every later stage
 walks trees recursively."""
-
-
-def parse_step(text: str) -> Optional[Step]:
-    """``t-1`` -> Step(rel, -1); ``T`` -> Step(last); ``2`` -> Step(abs, 2); else None.
-
-    Only ASCII digits count (``h_{²}`` or ``h_{१}`` is no step), and a number of
-    more than :data:`MAX_STEP_DIGITS` digits is none either.
-    """
-    if text.isascii() and text.isdigit():
-        return Step("abs", int(text)) if len(text.lstrip("0")) <= MAX_STEP_DIGITS else None
-    m = STEP_SUB.match(text)
-    if not m or len((m.group(3) or "").lstrip("0")) > MAX_STEP_DIGITS:
-        return None
-    offset = int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
-    return Step("rel" if m.group(1) == "t" else "last", offset)
 
 
 
@@ -70,7 +67,7 @@ def limit_depth(node: Node, parser: "ExpressionParser") -> Node:
     return node
 
 
-class ExpressionParser:
+class ExpressionParser(RangeSumReader):
     """Parses the expressions in the tokens of one line; :class:`~derive.notation.parse.LineParser` adds statements."""
 
     def __init__(self, tokens: List[Token], lineno: int, src: SourceText):
@@ -79,6 +76,7 @@ class ExpressionParser:
         self.lineno = lineno
         self.src = src
         self.nesting = 0
+        self.range_var: Optional[str] = None  # the step variable of the range sum being read (claims)
 
     # -- token helpers --------------------------------------------------
     @property
@@ -178,6 +176,8 @@ class ExpressionParser:
             return Call("sum_t", (operand,), pos=self.pos(tok))
         if tok.kind == "OP" and tok.text == "[":
             return self.iverson_bracket(tok)
+        if tok.kind == "SUMRANGE":
+            return self.range_sum(tok)
         return self.postfix(self.primary())
 
     def iverson_bracket(self, open_tok: Token) -> Node:
@@ -282,6 +282,9 @@ class ExpressionParser:
         raise self.error(f"expected an expression, found {self.describe(tok)}")
 
     def reference(self, tok: Token) -> Ref:
+        name, ranged, done = self.in_range(tok.text, tok.sub)
+        if done:
+            return Ref(name, ranged, pos=self.pos(tok))
         step = None
         if tok.sub is not None:
             step = parse_step(tok.sub)
@@ -312,6 +315,14 @@ class ExpressionParser:
 
     def derivative(self, tok: Token) -> Adj:
         den = tok.den
+        loss, loss_ranged, loss_done = self.in_range(tok.text, tok.sub)
+        name, den_ranged, den_done = self.in_range(den.text, den.sub)
+        if loss_done or den_done:
+            if self.at_op("(") and self.tokens[self.i + 1].kind == "NAME" and self.tokens[self.i + 1].text == "t":
+                raise self.error("a step of use (t) inside a range sum: the sum's steps are its own")
+            loss_step = loss_ranged if loss_done else (parse_step(tok.sub) if tok.sub is not None else None)
+            den_step = den_ranged if den_done else (parse_step(den.sub) if den.sub is not None else None)
+            return Adj(name, den_step, loss=loss, loss_step=loss_step, pos=self.pos(tok))
         loss_step = parse_step(tok.sub) if tok.sub is not None else None
         if tok.sub is not None and loss_step is None:
             raise self.error(f"cannot read the step subscript {{{tok.sub}}}", tok)

@@ -24,11 +24,15 @@ _SUBSCRIPTED = rf"{_IDENT}(?:\{{[^}}]*\}})?"
 DERIVATIVE = re.compile(rf"[d∂]({_SUBSCRIPTED})\s*/\s*[d∂]({_SUBSCRIPTED})")
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 IDENT = re.compile(_IDENT)
+CARET_T = re.compile(r"\^\s*(?:T|\{\s*T\s*\})(?![A-Za-z0-9_{])")
+"""``W^T`` and ``W^{T}``: the transpose (the notes' spelling), never a power of the size T."""
+STEP_RANGE = re.compile(r"(?:sum|Σ)_\{\s*([A-Za-z])\s*=\s*([^{}=]*?)\s*\}\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]+))")
+"""A range sum's head in a claim: ``sum_{k=1}^{t}`` (also ``Σ_{k=1}^{T}``, ``sum_{k=2}^T``)."""
 
 
 @dataclass
 class Token:
-    """``kind`` is NAME, NUM, OP, DERIV or END; ``sub`` holds a braced subscript."""
+    """``kind`` is NAME, NUM, OP, DERIV, SUMRANGE (claims) or END; ``sub`` holds a braced subscript."""
 
     kind: str
     text: str
@@ -36,6 +40,8 @@ class Token:
     sub: Optional[str] = None
     sub_col: int = 0
     den: Optional["Token"] = None  # DERIV: the denominator as a NAME token
+    upper: Optional[str] = None  # SUMRANGE: the upper bound (``text`` is the variable, ``sub`` the lower)
+    upper_col: int = 0
 
 
 def _name_token(line: str, start: int, src: SourceText, lineno: int):
@@ -73,6 +79,12 @@ def tokenize(line: str, lineno: int, src: SourceText, claims: bool = False) -> L
                 tokens.append(tok)
                 i = m.end()
                 continue
+        if claims and ch in "sΣ" and (m := STEP_RANGE.match(line, i)):
+            upper, upper_col = (m.group(3), m.start(3) + 1) if m.group(3) is not None else (m.group(4), m.start(4) + 1)
+            tokens.append(Token("SUMRANGE", m.group(1), i + 1, m.group(2), m.start(2) + 1,
+                                upper=upper, upper_col=upper_col))
+            i = m.end()
+            continue
         if ch == "Σ" and line.startswith("Σ_t", i):
             tokens.append(Token("NAME", "sum_t", i + 1))
             i += 3
@@ -109,6 +121,10 @@ def tokenize(line: str, lineno: int, src: SourceText, claims: bool = False) -> L
                 i + 2 < len(line) and (line[i + 2].isalnum() or line[i + 2] == "_")):
             tokens.append(Token("OP", "T", i + 1))
             i += 2
+            continue
+        if ch == "^" and (m := CARET_T.match(line, i)):  # W^T is W's transpose, not W ** T
+            tokens.append(Token("OP", "T", i + 1))
+            i = m.end()
             continue
         if ch in UNICODE_OPS:
             tokens.append(Token("OP", UNICODE_OPS[ch], i + 1))

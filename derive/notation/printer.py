@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .expr import Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, Step, Unary
+from .expr import Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, Step, StepSum, Unary
 
 PREC_SUM, PREC_PRODUCT, PREC_PREFIX, PREC_POWER, PREC_POSTFIX, PREC_ATOM = 10, 20, 30, 40, 50, 60
 BINARY_PREC = {"+": PREC_SUM, "-": PREC_SUM, "*": PREC_PRODUCT, "/": PREC_PRODUCT,
@@ -27,16 +27,19 @@ def precedence(node: Node) -> int:
         return PREC_PREFIX if node.op == "neg" else PREC_POSTFIX
     if isinstance(node, Pick):
         return PREC_POSTFIX
-    if isinstance(node, Call) and node.fn in ("sum_t", "iverson"):
+    if isinstance(node, Call) and node.fn in ("sum_t", "iverson", "sum_range"):
         return PREC_SUM + 5  # binds a product term, so a product needs it parenthesised
     return PREC_ATOM
 
 
 class NotationPrinter:
-    """Prints a tree in the notation (the README's grammar) (``W_hy.T @ dL/do_t``)."""
+    """Prints a tree in the notation (the grammar of docs/notation.md) (``W_hy.T @ dL/do_t``)."""
 
     op_text = {"+": " + ", "-": " - ", "*": " * ", "/": " / ", "@": " @ ",
                "**": "**", "dot": " ⋅ "}
+
+    var = "t"
+    """The letter of a relative step (a range sum's own inside it)."""
 
     def __init__(self, model=None):
         self.model = model
@@ -57,7 +60,7 @@ class NotationPrinter:
 
     # -- leaves -----------------------------------------------------------
     def step_text(self, step: Step) -> str:
-        return step.text()
+        return step.text(self.var)
 
     def symbol(self, name: str, step) -> str:
         if step is None:
@@ -103,6 +106,14 @@ class NotationPrinter:
 
     def print_Iverson(self, node: Iverson) -> str:
         return f"[{node.condition_text()}] " + self.wrap(node.args[0], PREC_PRODUCT)
+
+    def print_StepSum(self, node: StepSum) -> str:
+        outer, self.var = self.var, node.var
+        try:
+            body = self.wrap(node.args[0], PREC_PRODUCT)
+        finally:
+            self.var = outer
+        return f"sum_{{{node.bounds_text()}}} {body}"
 
     def print_Call(self, node: Call) -> str:
         if node.fn == "sum_t":

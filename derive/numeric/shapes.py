@@ -2,7 +2,7 @@
 
 One job: read the sizes ``H, F, O, T, B`` off ``params`` and ``data`` and
 raise a :class:`ValueError` naming the array and both shapes when they do not
-agree, exactly as the generated modules do (see the README).
+agree, exactly as the generated modules do (see docs/generated-module.md).
 """
 
 from __future__ import annotations

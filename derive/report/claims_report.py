@@ -10,7 +10,7 @@ from ..notation.expr import Node
 from .claims_check import ClaimRow, check_claims, read_expression
 from .derivation_section import adjoint_result
 from .document import Doc, Report, begin_document, say
-from .latex import escape_text, sizes_math
+from .latex import breakable, escape_text, sizes_math
 from .model_section import model_section
 from .typeset import Typesetter
 
@@ -47,12 +47,12 @@ def claims_report(source: str, progress, allow_model_path: bool = False) -> Repo
     model, rows = check_claims(source, progress, allow_model_path)
     derivation = derive_matrix(model)
     doc = Doc()
-    begin_document(doc, rf"Checking a hand derivation: \texttt{{{escape_text(Path(source).name)}}}",
+    begin_document(doc, rf"Checking a hand derivation: \texttt{{{breakable(Path(source).name)}}}",
                    rf"checked by \texttt{{derive {__version__}}}")
     holds = sum(1 for r in rows if r.verdict == "holds")
-    doc.para(rf"The file \texttt{{{escape_text(source)}}} makes {len(rows)} claim"
+    doc.para(rf"The file \texttt{{{breakable(source)}}} makes {len(rows)} claim"
              rf"{'s' if len(rows) != 1 else ''} about the gradients of the model "
-             rf"\texttt{{{escape_text(model.name)}}}; {holds} hold"
+             rf"\texttt{{{breakable(model.name)}}}; {holds} hold"
              rf"{'s' if holds == 1 else ''}. Each claim is shown as written, typeset, with its verdict, "
              r"the truth beside it and, where one exists, a repair. The truth is the derivation of "
              r"Section~\ref{sec:truth}, proved symbolically; a verdict is proved at small concrete sizes "
@@ -72,7 +72,7 @@ def claims_report(source: str, progress, allow_model_path: bool = False) -> Repo
              rf"(\texttt{{derive report {escape_text(model.command_argument())}}} gives every step, the proof, the code "
              r"and the numeric evidence).")
     for name in derivation.order():
-        adjoint_result(doc, typeset, derivation.adjoints[name])
+        adjoint_result(doc, typeset, typeset.shown.adjoints[name])
     doc.add(r"\end{document}")
     return Report(doc.text(), all(r.verdict == "holds" for r in rows))
 
@@ -116,7 +116,7 @@ def claim_block(doc: Doc, typeset: Typesetter, r: ClaimRow):
             doc.display(shown)
         else:
             doc.para(rf"\textbf{{Repair}}{edit}: \texttt{{{escape_text(r.repair)}}}")
-    if r.sizes_proved:
+    if r.sizes_proved and "at sizes" not in (r.explanation or ""):  # the explanation already says where
         doc.para("Proved at " + "; ".join(rf"${sizes_math(s)}$" for s in r.sizes_proved) + ".")
 
 

@@ -59,14 +59,14 @@ def code_section(doc: Doc, typeset: Typesetter, code: Optional[str]):
     idx = code_index(code)
     doc.add(r"\begin{center}", r"\small", r"\begin{tabular}{lll}", r"\toprule",
             r"equation & quantity & code lines \\", r"\midrule")
-    by_number = {n: name for name, n in typeset.numbers.items()}
+    forward = {eq.number: eq.name for eq in typeset.model.equations}
+    gradients = {n: name for name, n in typeset.derivation.numbers().items()}
     for n in sorted(idx):
-        name = by_number.get(n)
         what = ""
-        if name is not None:
-            is_forward = any(eq.number == n and eq.name == name for eq in typeset.model.equations) and \
-                n <= len(typeset.model.equations)
-            what = rf"${typeset.sym(name)}$" if is_forward else rf"${typeset.adj(name)}$"
+        if n in gradients:
+            what = rf"${typeset.adj(gradients[n])}$"
+        elif n in forward:
+            what = rf"${typeset.sym(forward[n])}$"
         doc.add(rf"({n}) & {what} & {', '.join(str(x) for x in idx[n])} \\")
     doc.add(r"\bottomrule", r"\end{tabular}", r"\end{center}", "")
     listing(doc, code, f"derive code {typeset.model.command_argument()}", numbers=True)

@@ -8,8 +8,8 @@ from typing import List
 from ..calculus.matrix import Adjoint, Term, initial_state_terms
 from ..notation.expr import Adj, Binary, Call, Node, Pick, Ref, Step, Unary, adjoint_refs, fix_steps, walk
 from .document import Doc
-from .latex import escape_text, shape_math, step_math
-from .typeset import Typesetter
+from .latex import escape_text, name_math, shape_math, step_math
+from .typeset import Typesetter, signed
 
 RULES = [
     ("R1", "sum, difference, negation",
@@ -62,7 +62,7 @@ def derivation_section(doc: Doc, typeset: Typesetter, with_steps: bool = True):
         Show every chain-rule step and the notes beside it; otherwise only
         each gradient's final sum.
     """
-    derivation = typeset.derivation
+    derivation = typeset.shown
     doc.add(r"\section{The gradients, step by step}", "")
     doc.para(r"Denominator layout: $\partial L/\partial X$ is shaped like $X$, and its entry $(i,j)$ is "
              r"the derivative of the scalar loss $L$ with respect to $X_{ij}$. "
@@ -90,7 +90,7 @@ def adjoint_result(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
     """Display the gradient ``adjoint`` as one numbered equation, the sum of its terms."""
     name = adjoint.name
     lhs = typeset.adj(name, inline=False)
-    doc.display(f"{lhs} = {typeset.sum_terms(adjoint.terms, name)}", typeset.numbers[name])
+    doc.display_sum(lhs, typeset.sum_parts(adjoint.terms, name), typeset.numbers[name])
 
 
 def rules_for(model, term: Term, name: str) -> List[str]:
@@ -136,6 +136,7 @@ def adjoint_steps(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
     terms = adjoint.terms
     if not terms:
         doc.para(rf"${typeset.sym(name)}$ does not influence $L$: its gradient is zero.")
+        zero_uses(doc, typeset, adjoint)
         doc.display(f"{lhs} = 0", number)
         return
     sources = []
@@ -151,8 +152,12 @@ def adjoint_steps(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
                  r"step from the reading equation's gradient:")
     for term in terms:
         term_step(doc, typeset, adjoint, term)
-    doc.para("Together:")
-    doc.display(f"{lhs} = {typeset.sum_terms(terms, name)}", number)
+    zero_uses(doc, typeset, adjoint)
+    # a state's terms at t = 0 only (h_0 read at every step) belong to dL/dh_0, shown after the sum
+    at_zero = [t for t in terms if sym.kind == "state" and t.at is not None and t.at.kind == "abs"
+               and t.at.offset == 0]
+    doc.para("Together, for $t = 1, \\dots, T$:" if at_zero else "Together:")
+    doc.display_sum(lhs, typeset.sum_parts([t for t in terms if t not in at_zero], name), number)
     lines = typeset.code_lines.get(number)
     if lines:
         doc.para(r"Computed by the generated code at line%s %s." % (
@@ -160,6 +165,25 @@ def adjoint_steps(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
     boundary_note(doc, typeset, adjoint)
     if adjoint.generic:
         softmax_note(doc, typeset, adjoint)
+
+
+def zero_uses(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
+    """Say which uses of a quantity contribute nothing: they go through a gradient proved zero."""
+    shown = adjoint.terms
+    dropped = [t for t in typeset.derivation.adjoints[adjoint.name].terms if t not in shown]
+    sources = []
+    for term in dropped:
+        eq = typeset.model.equation(term.source)
+        if eq is not None and eq not in sources:
+            sources.append(eq)
+    for eq in sources:
+        through = sorted({a.name for t in dropped if t.source == eq.name for a in adjoint_refs(t.expr)}
+                         & typeset.zero)
+        grads = ", ".join(f"${typeset.adj(n)}$" for n in through)
+        names = ", ".join(f"${name_math(n)}$" for n in through)
+        doc.para(rf"The use of ${name_math(adjoint.name)}$ by equation ({eq.number}) contributes nothing: it goes "
+                 rf"through {grads}, which is zero at every step, since no chain of uses leads from {names} "
+                 r"to $L$ (the term is left out).")
 
 
 def term_step(doc: Doc, typeset: Typesetter, adjoint: Adjoint, term: Term):
@@ -171,14 +195,18 @@ def term_step(doc: Doc, typeset: Typesetter, adjoint: Adjoint, term: Term):
     rule_text = (" by " + ", ".join(rules)) if rules else ""
     lhs = typeset.adj(name, inline=False)
     shaped = typeset.shaped(term.expr)
+    fixed = term.at if term.at is not None and m.symbols[name].per_step else None
     if term.summed:
-        use = Adj(name, None, use=Step("rel", 0))
-        doc.para(rf"Through {via}{rule_text}: ${typeset.sym(name)}$ is used at every step $t$, "
+        use = Adj(name, fixed, use=Step("rel", 0))
+        doc.para(rf"Through {via}{rule_text}: ${typeset.sym(name, fixed)}$ is used at every step $t$, "
                  rf"and its use at step $t$ contributes")
         doc.display(rf"{typeset.tex(use)} = {shaped}")
-        doc.para(rf"so the gradient sums the uses over the steps (the notes' "
-                 rf"\texttt{{dL/dWhh (t = 1) + dL/dWhh (t = 2)}}): "
-                 rf"${typeset.inline(Adj(name))} = \sum_{{t=1}}^{{T}} {typeset.inline(use)}$.")
+        notes = ""
+        if "notes' sum over steps" not in typeset.said:
+            typeset.said.add("notes' sum over steps")
+            notes = r" (the notes' \texttt{dL/dWhh (t = 1) + dL/dWhh (t = 2)})"
+        doc.para(rf"so the gradient sums the uses over the steps{notes}: "
+                 rf"${typeset.inline(Adj(name, fixed))} = \sum_{{t=1}}^{{T}} {typeset.inline(use)}$.")
     else:
         when = ""
         if term.at is not None and m.symbols[name].per_step:
@@ -207,6 +235,12 @@ def recurrent_note(doc: Doc, typeset: Typesetter, name: str, term: Term):
     eq = m.equation(term.source)
     later = typeset.inline(a)
     prev = typeset.sym(name, Step("rel", -1))
+    if ("recurrent term", name) in typeset.said:
+        doc.para(rf"Another recurrent term: equation ({eq.number}) reads ${prev}$, so ${typeset.sym(name)}$ also "
+                 rf"feeds ${typeset.sym(a.name, a.step)}$ at the next step; it is zero at $t = T$ too, where "
+                 rf"${typeset.inline(Adj(a.name, Step('last', a.step.offset)))} = 0$.")
+        return
+    typeset.said.add(("recurrent term", name))
     doc.para(
         rf"This is the \textbf{{recurrent term}} of backpropagation through time: equation ({eq.number}) "
         rf"reads ${prev}$, so ${typeset.sym(name)}$ also feeds ${typeset.sym(a.name, a.step)}$ at the next step, "
@@ -230,8 +264,13 @@ def batch_notes(doc: Doc, typeset: Typesetter, name: str, term: Term):
                 continue
             if inner in typeset.batch and ("mm", inner) not in said:
                 said.add(("mm", inner))
-                a, b = typeset.tex(node.a), typeset.tex(node.b)
+                a, b = typeset.inline(node.a), typeset.inline(node.b)
                 dim = escape_text(str(inner))
+                if ("batch matmul", inner) in typeset.said:
+                    doc.para(rf"The matrix product ${a}\,{b}$ runs over the batch too (inner dimension "
+                             rf"${dim}$): it sums the examples' contributions.")
+                    continue
+                typeset.said.add(("batch matmul", inner))
                 doc.para(
                     rf"The matrix product ${a}\,{b}$ runs over the batch: its inner dimension is "
                     rf"${dim}$, one column per example, so it is the sum of the examples' outer "
@@ -248,11 +287,25 @@ def batch_notes(doc: Doc, typeset: Typesetter, name: str, term: Term):
             for dim in dims:
                 if dim in typeset.batch and ("sum", dim) not in said:
                     said.add(("sum", dim))
-                    doc.para(
-                        rf"${typeset.sym(name)}$ is broadcast over the ${escape_text(str(dim))}$ "
-                        rf"examples (R2), so its gradient sums the columns of "
-                        rf"${typeset.tex(node.args[0])}$: ${typeset.tex(node)} = {typeset.tex(node.args[0])}"
-                        rf"\,\mathbf{{1}}_{{{escape_text(str(dim))}}}$, one column per example.")
+                    sum_note(doc, typeset, name, node, str(dim))
+
+
+def sum_note(doc: Doc, typeset: Typesetter, name: str, node: Call, dim: str):
+    """Explain the sum ``node`` (rowsum, colsum or sum) over the ``dim`` examples of a batch (R2).
+
+    The contribution summed is the argument of ``node`` in the step displayed
+    just above; it is called ``C`` here, so that no long formula is repeated inline.
+    """
+    ones = rf"\mathbf{{1}}_{{{escape_text(dim)}}}"
+    what, identity = {
+        "rowsum": ("adds up the columns of $C$, one column per example", rf"\operatorname{{rowsum}}(C) = C\,{ones}"),
+        "colsum": ("adds up the rows of $C$, one row per example", rf"\operatorname{{colsum}}(C) = {ones}^{{\top}} C"),
+        "sum": ("adds up every entry of $C$, the examples' included",
+                r"\operatorname{sum}(C) = \mathbf{1}^{\top} C\,\mathbf{1}"),
+    }[node.fn]
+    doc.para(rf"${typeset.sym(name)}$ is broadcast over the ${escape_text(dim)}$ examples (R2), so its "
+             rf"gradient above takes the contribution of every example, $C$ (the argument of "
+             rf"$\operatorname{{{node.fn}}}$ above), and {what}: ${identity}$.")
 
 
 def boundary_note(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
@@ -261,27 +314,33 @@ def boundary_note(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
     sym = m.symbols[adjoint.name]
     if sym.kind != "state":
         return
+    terms = initial_state_terms(adjoint)
     parts = []
-    for term in initial_state_terms(adjoint):
+    for term in terms:
         parts.append(typeset.sum_terms([replace(term, at=None)], adjoint.name) if term.summed
                      else typeset.tex(fix_steps(term.expr, 0)))
-    rhs = " + ".join(parts) or "0"
-    doc.para(r"At $t = 0$ only the next step reads the initial state, which gives its gradient "
+    direct = sorted({typeset.model.equation(t.source).number for t in terms if t.at is not None
+                     and typeset.model.equation(t.source) is not None})
+    if direct:
+        who = (r"the next step reads the initial state, and so does equation"
+               + ("s " if len(direct) > 1 else " ") + ", ".join(f"({n})" for n in direct) + " directly")
+    else:
+        who = "only the next step reads the initial state"
+    doc.para(rf"At $t = 0$ {who}, which gives its gradient "
              r"(the generated code returns it with \texttt{wrt{\ttfamily\char95}initial{\ttfamily\char95}state=True}):")
-    doc.display(rf"{typeset.adj(adjoint.name, inline=False, step=Step('abs', 0))} = {rhs}")
+    doc.display_sum(typeset.adj(adjoint.name, inline=False, step=Step("abs", 0)), signed(parts))
 
 
 def softmax_note(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
     """Show the generic chain through the softmax and how it collapses to ``y - onehot(c)``."""
     name = adjoint.name
     lhs = typeset.adj(name, inline=False)
-    fused_sources = {t.source for t in adjoint.terms if t.fused}
     softmax_outputs = [eq for eq in typeset.model.equations
                        if isinstance(eq.expr, Call) and eq.expr.fn == "softmax"
                        and isinstance(eq.expr.args[0], Ref) and eq.expr.args[0].name == name]
     doc.para(r"\textbf{Softmax and cross-entropy.} Generically, the chain through the softmax "
              r"(R11) gives")
-    doc.display(f"{lhs} = {typeset.sum_terms(adjoint.generic, name)}")
+    doc.display_sum(lhs, typeset.sum_parts(adjoint.generic, name))
     parts = []
     for eq in softmax_outputs:
         y = typeset.sym(eq.name)
@@ -301,8 +360,7 @@ def softmax_note(doc: Doc, typeset: Typesetter, adjoint: Adjoint):
     for p in parts:
         doc.para(p)
     doc.para(r"Both forms, the generic one and the simplified one, were proved equal to the exact "
-             r"derivation (Section~\ref{sec:proof}); the code uses the simplified one"
-             + (f" ({', '.join(sorted(escape_text(s) for s in fused_sources))})." if False else "."))
+             r"derivation (Section~\ref{sec:proof}); the code uses the simplified one.")
 
 
 def rule_of(node: Node, k: int, child: Node, model) -> List[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from .latex import ascii_fold, escape_text
+from .latex import DISPLAY_WIDTH, ascii_fold, escape_text, math_width
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \ifdefined\pdfinfoomitdate \pdfinfoomitdate=1 \fi
@@ -22,6 +22,8 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
+\setlength{\emergencystretch}{3em}
+\tolerance=1000
 \newcommand{\verdict}[1]{\textbf{#1}}
 """
 
@@ -43,6 +45,30 @@ class Doc:
             self.lines += [r"\[", math, r"\]"]
         else:
             self.lines += [r"\begin{equation*}", math + r" \tag{%d}" % tag, r"\end{equation*}"]
+
+    def display_sum(self, lhs: str, parts: List[str], tag: Optional[int] = None, relation: str = "="):
+        """Display ``lhs = part_1 + part_2 ...``, broken over lines when it is too wide for the page.
+
+        ``parts`` are the terms after the first led by ``+`` or ``-``
+        (:func:`derive.report.typeset.signed`). The lines are filled
+        greedily up to :data:`~derive.report.latex.DISPLAY_WIDTH`, aligned
+        after the relation in a ``split``.
+        """
+        parts = parts or ["0"]
+        lines, width = [[]], math_width(lhs) + 3
+        for part in parts:
+            w = math_width(part)
+            if lines[-1] and width + w > DISPLAY_WIDTH:
+                lines.append([])
+                width = math_width(lhs) + 6
+            lines[-1].append(part)
+            width += w
+        if len(lines) == 1:
+            self.display(f"{lhs} {relation} {' '.join(parts)}", tag)
+            return
+        rows = [rf"{lhs} &{relation} {' '.join(lines[0])}"]
+        rows += [r"&\quad {} " + " ".join(line) for line in lines[1:]]
+        self.display("\\begin{split}\n" + " \\\\\n".join(rows) + "\n\\end{split}", tag)
 
     def text(self) -> str:
         return "\n".join(self.lines).rstrip() + "\n"

@@ -104,21 +104,27 @@ def adjoint_norms(model, derivation, module, params, data) -> Dict[str, List[Tup
     return out
 
 
-def relative_errors(candidate: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``|a - b| / max(|b|, 1e-8 max|b|)``, the relative error ``derive verify`` reports."""
+def relative_errors(candidate: np.ndarray, reference: np.ndarray, scale: float = 0.0) -> np.ndarray:
+    """``|a - b| / max(|b|, 1e-8 max|b|, 1e-8 scale)``, the relative error ``derive verify`` reports.
+
+    ``scale`` is the largest ``|b|`` over every parameter: a parameter whose
+    gradient is zero is measured against the gradient's scale, not 1e-300.
+    """
     ref = np.asarray(reference, dtype=float)
-    floor = max(1e-8 * float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-300)
+    floor = max(1e-8 * float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-8 * scale, 1e-300)
     return np.abs(np.asarray(candidate) - ref) / np.maximum(np.abs(ref), floor)
 
 
 def entry_errors(module, params, data, grads) -> Dict[str, np.ndarray]:
     """Relative error of every gradient entry against central differences (default step)."""
-    out = {}
-    for name in params:
-        cd = central_difference(module.loss, params, data, name)
-        out[name] = relative_errors(grads[name], cd).reshape(np.shape(params[name]))
-    return out
+    cds = {name: central_difference(module.loss, params, data, name) for name in params}
+    scale = max((float(np.max(np.abs(cd))) for cd in cds.values() if np.size(cd)), default=0.0)
+    return {name: relative_errors(grads[name], cd, scale).reshape(np.shape(params[name]))
+            for name, cd in cds.items()}
 
+
+ZERO_GRADIENT = 64 * float(np.finfo(float).eps)
+"""A gradient entry no larger is zero to rounding (the floor of ``derive verify``'s rule)."""
 
 STEP_EXPONENTS = [-k / 2 for k in range(2, 29)]
 """log10 of the steps of :func:`step_sweep`: 1e-1 down to 1e-14."""
@@ -131,7 +137,8 @@ def step_sweep(module, params, data, grads) -> Dict[str, Tuple[tuple, List[Tuple
     -------
     dict
         Parameter -> ((i, j) entry, [(log10 step, log10 relative error)]),
-        the error measured against the complex-step derivative.
+        the error measured against the complex-step derivative; a parameter
+        whose gradient is zero (to rounding, :data:`ZERO_GRADIENT`) is left out.
     """
     out = {}
     for name in params:
@@ -139,6 +146,8 @@ def step_sweep(module, params, data, grads) -> Dict[str, Tuple[tuple, List[Tuple
         flat = int(np.argmax(np.abs(g)))
         index = tuple(int(i) for i in np.unravel_index(flat, g.shape))
         ref = float(complex_step(module.loss, params, data, name, [flat])[0])
+        if abs(ref) <= ZERO_GRADIENT:  # a gradient that is zero has no relative error to sweep
+            continue
         points = []
         for e in STEP_EXPONENTS:
             cd = float(central_difference(module.loss, params, data, name, [flat], step=10.0 ** e)[0])
@@ -262,9 +271,10 @@ def heat_map(grids: Sequence[Tuple[str, np.ndarray]], vmin: float = -16.0, vmax:
     width = sum(g.shape[1] * cell for _, g in grids) + gap * (len(grids) - 1)
     height = max(g.shape[0] * cell for _, g in grids)
     bar_w = 10.0
+    bar_h = max(height, 48.0)  # room for its four labels beside a one-row grid
     total_w = width + 50
     lines = [r"\setlength{\unitlength}{1pt}",
-             r"\begin{picture}(%s,%s)(0,-16)" % (_f(total_w), _f(height + 16))]
+             r"\begin{picture}(%s,%s)(0,-16)" % (_f(total_w), _f(bar_h + 16))]
     x = 0.0
     for label, grid in grids:
         rows, cols = grid.shape
@@ -281,10 +291,10 @@ def heat_map(grids: Sequence[Tuple[str, np.ndarray]], vmin: float = -16.0, vmax:
     steps = 24
     for k in range(steps):
         lines.append(r"\put(%s,%s){\textcolor%s{\rule{%spt}{%spt}}}" % (
-            _f(bx), _f(k * height / steps), rgb(heat_color((k + 0.5) / steps)), _f(bar_w),
-            _f(height / steps + 0.05)))
+            _f(bx), _f(k * bar_h / steps), rgb(heat_color((k + 0.5) / steps)), _f(bar_w),
+            _f(bar_h / steps + 0.05)))
     for v in range(int(vmin), int(vmax) + 1, 4):
-        y = (v - vmin) / (vmax - vmin) * height
+        y = (v - vmin) / (vmax - vmin) * bar_h
         lines.append(r"\put(%s,%s){\makebox(0,0)[l]{\scriptsize $%d$}}" % (_f(bx + bar_w + 2), _f(y), v))
     lines.append(r"\end{picture}")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Dict
 
 from .document import Doc
-from .latex import fmt_sci, name_math, sizes_math
+from .latex import escape_text, fmt_sci, name_math, sizes_math
 from .sizes import small_sizes
 from .typeset import Typesetter
 
@@ -29,6 +29,7 @@ def figures_section(doc: Doc, typeset: Typesetter, code: str, sizes: Dict[str, i
     import numpy as np
 
     from ..emit.loader import import_source
+    from ..emit.readable import adjoint_variables
     from ..numeric import random_params
     from ..verify.run import concrete_shape, random_data
     from .figures import STEP_EXPONENTS, Axes, adjoint_norms, entry_errors, heat_map, line_plot, log_ticks, step_sweep
@@ -64,11 +65,18 @@ def figures_section(doc: Doc, typeset: Typesetter, code: str, sizes: Dict[str, i
             xt = [(float(t), str(t)) for t in range(0, T + 1, 5 if T > 10 else 1)]
             every = 1 if hi - lo <= 8 else 2
             pic = line_plot(series, ax, xt, log_ticks(lo, hi, every), r"step $t$", r"norm")
-            state = model.states[0].name
+            plotted = [name for name in norms if any(v > 0 for _, v in norms[name])]
+            arrays = adjoint_variables(model, typeset.derivation)
+            many = len(plotted) > 1
+            grads = " and ".join(f"${typeset.adj(n)}$" for n in plotted)
+            tt = " and ".join(r"\texttt{%s}" % escape_text(arrays[n]) for n in plotted)
             doc.add(r"\begin{figure}[htbp]", r"\centering", pic,
-                    rf"\caption{{\label{{fig:norms}}Frobenius norm of ${typeset.adj(state)}$ over the steps "
+                    rf"\caption{{\label{{fig:norms}}Frobenius norm of "
+                    rf"{grads} over the steps "
                     rf"(log scale), at ${sizes_math(fig_sizes)}$, seed {seed}; $t = 0$ is the initial state. "
-                    r"The values are the \texttt{dL{\ttfamily\char95}d...} array the generated \texttt{loss{\ttfamily\char95}and{\ttfamily\char95}gradients} "
+                    rf"The values are the {tt} "
+                    rf"array{'s' if many else ''} the generated "
+                    r"\texttt{loss{\ttfamily\char95}and{\ttfamily\char95}gradients} "
                     r"computes, captured as the function returns. A slope downwards towards $t = 0$ means "
                     r"vanishing gradients, upwards exploding ones.}", r"\end{figure}", "")
             doc.para(r"Figure~\ref{fig:norms} follows the recurrent term backwards: each step multiplies the "
@@ -91,6 +99,11 @@ def figures_section(doc: Doc, typeset: Typesetter, code: str, sizes: Dict[str, i
             rf"${sizes_math(small)}$, seed {seed}. One cell per entry, laid out as the matrix; the largest "
             rf"is ${fmt_sci(worst)}$.}}", r"\end{figure}", "")
     sweep = step_sweep(module, params, data, grads)
+    if not sweep:
+        doc.para("Every gradient is zero at these sizes, so there is no relative error to follow as the "
+                 "finite-difference step shrinks.")
+        doc.add(r"\clearpage", "")
+        return
     series = []
     for name, (index, points) in sweep.items():
         series.append((rf"${name_math(name)}[{index[0]},{index[1]}]$", points))

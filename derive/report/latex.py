@@ -15,7 +15,7 @@ import unicodedata
 from fractions import Fraction
 from typing import Dict, Optional
 
-from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary
+from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, StepSum, Unary
 from ..notation.printer import BINARY_PREC, PREC_POSTFIX, PREC_POWER, PREC_PREFIX, PREC_PRODUCT, NotationPrinter
 
 TEXT_ESCAPES = {
@@ -78,6 +78,16 @@ def escape_text(text: str) -> str:
 
 _ACCENTS = {"\u0301": "'", "\u0300": "`", "\u0302": "^", "\u0308": '"', "\u0303": "~",
             "\u0304": "=", "\u0327": "c", "\u030c": "v", "\u0306": "u", "\u030a": "r"}
+
+
+def breakable(text: str) -> str:
+    """:func:`escape_text`, with line breaks allowed after every ``/`` and ``_``: for paths and long names.
+
+    A path such as ``tests/data/battery/elman_single_sequence_softmax.rnn`` in
+    ``\\texttt`` has no space to break at and would run off the page.
+    """
+    out = escape_text(text).replace("/", r"/\allowbreak{}")
+    return out.replace(TEXT_ESCAPES["_"], TEXT_ESCAPES["_"] + r"\allowbreak{}")
 
 
 def _accented(ch: str) -> Optional[str]:
@@ -170,11 +180,11 @@ def name_math(name: str, step: str = "") -> str:
     return f"{base_tex}_{{{sub_tex}}}"
 
 
-def step_math(step: Step) -> str:
-    """A step as a LaTeX subscript: ``t``, ``t-1``, ``T``, ``T-1``, ``0``."""
+def step_math(step: Step, var: str = "t") -> str:
+    """A step as a LaTeX subscript: ``t``, ``t-1``, ``T``, ``T-1``, ``0`` (``k-1`` inside a range sum over k)."""
     if step.kind == "abs":
         return str(step.offset)
-    base = "t" if step.kind == "rel" else "T"
+    base = var if step.kind == "rel" else ("t" if step.kind == "outer" else "T")
     if step.offset == 0:
         return base
     return f"{base}{'+' if step.offset > 0 else '-'}{abs(step.offset)}"
@@ -239,7 +249,7 @@ class LatexPrinter(NotationPrinter):
         if step is None:
             return name_math(name)
         base = name[:-2] if name.endswith("_t") else name
-        return name_math(base, step_math(step))
+        return name_math(base, step_math(step, self.var))
 
     def print_Num(self, node: Num) -> str:
         v: Fraction = node.value
@@ -311,6 +321,15 @@ class LatexPrinter(NotationPrinter):
         text = f"{inner.wrap(node.x, PREC_POSTFIX)}[{inner.print(node.cls)}]"
         return self.under(node, text)
 
+    def print_StepSum(self, node: StepSum) -> str:
+        outer, self.var = self.var, node.var
+        try:
+            body = self.wrap(node.args[0], PREC_PRODUCT)
+        finally:
+            self.var = outer
+        lo, hi = (step_math(b) for b in (node.lo, node.hi))
+        return rf"\sum_{{{node.var}={lo}}}^{{{hi}}} {body}"
+
     def print_Call(self, node: Call) -> str:
         if node.fn == "sum_t":
             return r"\sum_{t=1}^{T} " + self.wrap(node.args[0], PREC_PRODUCT)
@@ -344,10 +363,35 @@ def fmt_sci(x: float, digits: int = 2) -> str:
     return r"%s\times 10^{%d}" % (mantissa, exp)
 
 
+DISPLAY_WIDTH = 80
+"""Width units (:func:`math_width`) a display line may take before a sum is broken over lines.
+
+The text is 487pt wide; the GRU's ``dL/dh_0`` on one line, 91 units, took
+501pt (5.5pt a unit). 80 units leave about 45pt for an equation number and
+for the estimate's error."""
+
+
+def math_width(tex: str) -> int:
+    """A rough width of LaTeX math, in units of about one glyph (5pt), for breaking long displays.
+
+    Commands count as one glyph, fractions ``\\partial L/\\partial X`` as
+    their denominator, sub- and superscripts as full glyphs (an over-estimate),
+    and a binary operator or relation as three (its spacing).
+    """
+    s = re.sub(r"\\frac\{\\partial L\}\{\\partial ", r"\\frac{}{d", tex)
+    s = re.sub(r"\\(left|right|mathrel|mathit|mathrm|mathbf|operatorname|scriptscriptstyle|"
+               r"scriptstyle|displaystyle|textstyle)(?![a-zA-Z])", "", s)
+    s = re.sub(r"\\[,;!]", "", s)
+    s = re.sub(r"\\underset\{[^{}]*\}", "", s)
+    s = re.sub(r"\\[a-zA-Z]+", "x", s)
+    s = re.sub(r"[{}_^ ]", "", s)
+    return len(re.sub(r"[-+=]", "ooo", s))
+
+
 def latex(node: Node, model=None, shapes: bool = False, inline: bool = False) -> str:
     """LaTeX math for an expression tree (see :class:`LatexPrinter`)."""
     return LatexPrinter(model, shapes=shapes, inline=inline)(node)
 
 
-__all__ = ["LatexPrinter", "latex", "escape_text", "ascii_fold", "name_math", "step_math",
-           "shape_math", "dim_math", "sizes_math", "fmt_sci", "PREC_POWER"]
+__all__ = ["LatexPrinter", "latex", "escape_text", "breakable", "ascii_fold", "name_math", "step_math",
+           "shape_math", "dim_math", "sizes_math", "fmt_sci", "PREC_POWER", "math_width", "DISPLAY_WIDTH"]

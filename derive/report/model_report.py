@@ -9,7 +9,7 @@ from .code_section import code_index, code_section, generate_code
 from .derivation_section import derivation_section
 from .document import Doc, Report, begin_document, say
 from .figures_section import figures_section
-from .latex import escape_text
+from .latex import breakable, escape_text
 from .model_section import model_section
 from .numeric_section import numeric_section
 from .proof_section import proof_section
@@ -37,7 +37,7 @@ def model_report(source: str, seed: int, sizes: Optional[Dict[str, int]], entrie
     model = load_model(source)
     derivation = derive_matrix(model)
     doc = Doc()
-    begin_document(doc, rf"Derivation report: \texttt{{{escape_text(model.name)}}}",
+    begin_document(doc, rf"Derivation report: \texttt{{{breakable(model.name)}}}",
                    rf"generated and checked by \texttt{{derive {__version__}}}, seed {seed}")
     first = model.source.splitlines()[0].lstrip("# ").strip() if model.source.strip().startswith("#") else ""
     if first:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..notation.expr import Ref, Step
 from .document import Doc, listing
-from .latex import escape_text, shape_math, sizes_math
+from .latex import breakable, escape_text, shape_math, sizes_math
 from .typeset import Typesetter
 
 
@@ -20,8 +20,8 @@ def model_section(doc: Doc, typeset: Typesetter):
     """
     m = typeset.model
     doc.add(r"\section{The model}", "")
-    where = escape_text(m.path)
-    doc.para(rf"Model \texttt{{{escape_text(m.name)}}}, read from \texttt{{{where}}}. "
+    where = breakable(m.path)
+    doc.para(rf"Model \texttt{{{breakable(m.name)}}}, read from \texttt{{{where}}}. "
              r"Every symbol is a matrix; a per-step quantity $X_t$ exists at $t = 1, \dots, T$ "
              r"(a state also at $t = 0$).")
     doc.add(r"\begin{center}", r"\begin{tabular}{llll}", r"\toprule",

@@ -68,12 +68,16 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
                 continue
             mark = "" if r.passed else r" \textbf{FAIL}"
             where = ",".join(str(i) for i in r.worst_index)
-            cells.append(rf"\begin{{tabular}}{{@{{}}c@{{}}}}${fmt_sci(r.max_rel_error)}${mark}\\"
+            cells.append(rf"\begin{{tabular}}{{@{{}}c@{{}}}}{rel_math(r.max_rel_error, r.max_abs_error)}{mark}\\"
                          rf"\scriptsize $({where})$, {r.entries} entries\end{{tabular}}")
         doc.add(rf"${name_math(p)}$ & " + " & ".join(cells) + r" \\[3pt]")
     tol = ", ".join(rf"{t} $\rho = {fmt_sci(TOLERANCE[c][0], 1)}$, $\alpha = {fmt_sci(TOLERANCE[c][1], 1)}$"
                     for c, t in checks)
     doc.add(r"\bottomrule", r"\end{tabular}", r"\end{center}", "")
+    if any(r.max_rel_error is None for r in result.rows) or any(d["rel_error"] is None for d in result.directions):
+        doc.para(r"A dash marks a relative error that is undefined: every reference value the check "
+                 r"compared is zero to rounding (below $64\,\varepsilon \approx 1.4\times 10^{-14}$), "
+                 r"so the absolute error, shown beside the dash, decides.")
     doc.para(r"An entry $a$ of the generated gradient agrees with a reference $b$ when "
              r"$|a-b| \le \rho\,|b| + \alpha\,S$, $S$ the largest $|b|$ the check compared over every "
              rf"parameter and initial state: {tol}. Central differences add their own estimated error "
@@ -89,7 +93,7 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
         for dct in result.directions:
             mark = "" if dct["passed"] else r" \textbf{FAIL}"
             doc.add(rf"{dct['direction']} & ${dct['complex_step']:+.12f}$ & ${dct['gradient']:+.12f}$ & "
-                    rf"${fmt_sci(dct['rel_error'])}${mark} \\")
+                    rf"{rel_math(dct['rel_error'], dct['abs_error'])}{mark} \\")
         doc.add(r"\bottomrule", r"\end{tabular}", r"\end{center}", "")
     passes = ", ".join(f"{escape_text(k)} {v}" for k, v in result.forward_passes.items())
     doc.para(f"Forward passes spent: {passes}.")
@@ -102,3 +106,8 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
         verdict = "every numeric check agrees"
     doc.para(r"\textbf{Result: " + escape_text(verdict) + ".}")
     return result.passed
+
+
+def rel_math(rel, abs_error: float) -> str:
+    """A relative error for the tables; when it is undefined (a reference of zeros), a dash and the absolute error."""
+    return f"-- (abs.\\ ${fmt_sci(abs_error)}$)" if rel is None else f"${fmt_sci(rel)}$"

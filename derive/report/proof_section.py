@@ -30,40 +30,53 @@ def proof_section(doc: Doc, typeset: Typesetter, proof):
              r"to conform.")
     groups = [("", proof.sizes)]
     if proof.generic_sizes:
-        groups.append((" (generic forms, before the softmax + cross-entropy simplification)",
+        groups.append(("For the generic forms, before the softmax + cross-entropy simplification:",
                        proof.generic_sizes))
     for title, size_proofs in groups:
-        if not size_proofs:
-            continue
-        names = [line.name for line in size_proofs[0].lines]
-        cols = "l" + "c" * len(size_proofs)
-        doc.add(r"\begin{center}", r"\small", rf"\begin{{tabular}}{{{cols}}}", r"\toprule")
-        head = " & ".join(rf"${sizes_math(p.sizes)}$" for p in size_proofs)
-        doc.add(rf"recurrence{escape_text(title) if False else ''} & {head} \\", r"\midrule")
-        for name in names:
-            cells = []
-            for p in size_proofs:
-                line = next((x for x in p.lines if x.name == name), None)
-                if line is None:
-                    cells.append("--")
-                elif line.holds:
-                    cells.append(rf"{line.entries} entries, proved")
-                else:
-                    cells.append(rf"\textbf{{FAILS}} ({escape_text(', '.join(line.failures[:3]))})")
-            doc.add(rf"({typeset.numbers[name]}) ${typeset.adj(name)}$ & " + " & ".join(cells) + r" \\")
-        wit = " & ".join(witness_text(p.witness_max_rel) for p in size_proofs)
-        doc.add(r"\midrule", rf"50-digit witness, largest relative gap & {wit} \\", r"\bottomrule",
-                r"\end{tabular}", r"\end{center}", "")
-        if title:
-            doc.para("The table above is for the forms" + escape_text(title) + ".")
-        classes = [p for p in size_proofs if p.classes]
-        if classes and not title:
-            doc.para("Class targets drawn for the proof: " + "; ".join(
-                rf"${sizes_math(p.sizes)}$: " + ", ".join(
-                    rf"${class_math(k)} = {v[0] if len(v) == 1 else v}$"
-                    for k, v in p.classes.items()) for p in classes) + ".")
+        if size_proofs:
+            proof_table(doc, typeset, size_proofs, title)
     doc.para(r"\textbf{Result: " + ("every recurrence proved at every size above.}" if proof.holds
                                     else "NOT PROVED} -- see the failures in the table."))
+
+
+def proof_table(doc: Doc, typeset: Typesetter, size_proofs, title: str = ""):
+    """One table of proved entries: a row per recurrence, a column per size combination (a), (b), ...
+
+    The sizes are listed above the table rather than in its header, so that
+    a model with many sizes still fits the page; a recurrence that failed
+    shows FAILS, with the entries that failed listed beneath the table.
+    """
+    labels = [f"({chr(ord('a') + k)})" for k in range(len(size_proofs))]
+    sizes = "; ".join(rf"{lab} ${sizes_math(p.sizes)}$" for lab, p in zip(labels, size_proofs))
+    doc.para((title + " " if title else "") + "Entries proved equal to the exact derivation at the sizes "
+             + sizes + ".")
+    cols = "l" + "r" * len(size_proofs)
+    doc.add(r"{\small", rf"\begin{{longtable}}{{{cols}}}", r"\toprule",
+            "recurrence & " + " & ".join(labels) + r" \\", r"\midrule", r"\endhead")
+    failed = []
+    for name in [line.name for line in size_proofs[0].lines]:
+        cells = []
+        for lab, p in zip(labels, size_proofs):
+            line = next((x for x in p.lines if x.name == name), None)
+            if line is None:
+                cells.append("--")
+            elif line.holds:
+                cells.append(str(line.entries))
+            else:
+                cells.append(r"\textbf{FAILS}")
+                where = escape_text(", ".join(line.failures[:3]))
+                failed.append(rf"${typeset.adj(name)}$ at {lab}: \texttt{{{where}}}")
+        doc.add(rf"({typeset.numbers[name]}) ${typeset.adj(name)}$ & " + " & ".join(cells) + r" \\")
+    wit = " & ".join(witness_text(p.witness_max_rel) for p in size_proofs)
+    doc.add(r"\midrule", rf"50-digit witness gap & {wit} \\", r"\bottomrule", r"\end{longtable}}", "")
+    if failed:
+        doc.para("Entries that failed: " + "; ".join(failed) + ".")
+    classes = [(lab, p) for lab, p in zip(labels, size_proofs) if p.classes]
+    if classes and not title:
+        doc.para("Class targets drawn for the proof: " + "; ".join(
+            f"{lab} " + ", ".join(
+                rf"${class_math(k)} = {v[0] if len(v) == 1 else v}$"
+                for k, v in p.classes.items()) for lab, p in classes) + ".")
 
 
 def witness_text(gap: float) -> str:

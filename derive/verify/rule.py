@@ -42,7 +42,7 @@ class CheckRow:
     parameter: str
     entries: int
     max_abs_error: float
-    max_rel_error: float
+    max_rel_error: Optional[float]  # None when undefined: every reference value the check compared is ~0
     worst_index: tuple
     passed: bool
     failed: int = 0
@@ -132,6 +132,13 @@ def judge(check: str, generated: Dict[str, np.ndarray], reference: Dict[str, np.
     -------
     (list of CheckRow, float)
         The rows, and the scale ``S`` of the tolerance (see :data:`TOLERANCE`).
+
+    Notes
+    -----
+    When ``S`` is at most :data:`ROUNDING_FLOOR` (every reference value the
+    check compared is zero to rounding), a relative error has no meaning (it
+    would divide rounding noise by nothing): ``max_rel_error`` is None and the
+    absolute error, which the verdict uses anyway, decides.
     """
     rtol, atol = TOLERANCE[check]
     flat, refs, gens, oks = {}, {}, {}, {}
@@ -156,10 +163,11 @@ def judge(check: str, generated: Dict[str, np.ndarray], reference: Dict[str, np.
         k = int(np.argmax(shown)) if ok.any() else 0
         floor = max(1e-8 * float(np.max(np.abs(ref[ok]), initial=0.0)), 1e-8 * scale, 1e-300)
         rel = err[ok] / np.maximum(np.abs(ref[ok]), floor)
+        max_rel = None if ok.any() and scale <= ROUNDING_FLOOR else float(rel.max(initial=0.0))
         worst = tuple(int(i) for i in np.unravel_index(int(flat[name][k]), shape)) if flat[name].size else ()
         est = float(np.max(np.asarray(estimated[name])[ok], initial=0.0)) if estimated is not None else 0.0
         rows.append(CheckRow(check, name, int(ref.size), float(err[k]) if ok.any() else 0.0,
-                             float(rel.max(initial=0.0)), worst, not bad.any(), int(bad.sum()),
+                             max_rel, worst, not bad.any(), int(bad.sum()),
                              int((~ok).sum()), est))
     return rows, scale
 
@@ -189,8 +197,13 @@ CHECK_NAMES = {"hand": "hand BPTT", "complex": "complex step", "central": "centr
                "exact": "the exact derivation", "direction": "random directions", "module": "the module"}
 
 
+def rel_text(rel: Optional[float]) -> str:
+    """A relative error for the tables: ``3.1e-16``, or ``-`` when it is undefined (a zero reference)."""
+    return "-" if rel is None else f"{rel:.1e}"
+
+
 def _cell(r: CheckRow) -> str:
-    text = f"{r.max_rel_error:.1e} abs {r.max_abs_error:.1e}"
+    text = f"{rel_text(r.max_rel_error)} abs {r.max_abs_error:.1e}"
     if r.check == "central":
         text += f" est {r.max_estimated_error:.0e}"
     text += f" {list(r.worst_index)}"
@@ -223,7 +236,8 @@ def format_result(result: VerifyResult) -> str:
              f"(repeat with --seed {result.seed} --size {','.join(f'{k}={v}' for k, v in result.sizes.items())})",
              "", "max relative error of the generated gradient, per parameter and initial state "
              "(rel = |a-b| / max(|b|, 1e-8 max|b|), the max over that gradient or, when it is all "
-             "near zero, over all of them; est: central differences' own estimated error; worst entry "
+             "near zero, over all of them; - when every reference value is zero to rounding, below 64 eps: "
+             "the absolute error decides; est: central differences' own estimated error; worst entry "
              "in brackets)", ""]
     checks = [c for c in CHECK_TITLES if any(r.check == c for r in result.rows)]
     params = list(dict.fromkeys(r.parameter for r in result.rows))
@@ -244,7 +258,7 @@ def format_result(result: VerifyResult) -> str:
     lines.append("random directions (complex step along a unit direction over all parameters and initial states):")
     for d in result.directions:
         lines.append(f"  direction {d['direction']}: directional derivative {d['complex_step']:+.15e}, "
-                     f"gradient . v {d['gradient']:+.15e}, rel {d['rel_error']:.1e}"
+                     f"gradient . v {d['gradient']:+.15e}, rel {rel_text(d['rel_error'])}"
                      f"{'' if d['passed'] else ' FAIL'}")
     exact = ", ".join(f"{k}={v}" for k, v in result.exact_sizes.items())
     lines.append(f"exact derivation compared at {exact} (50-digit evaluation of the unrolled sweep)")

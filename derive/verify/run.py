@@ -393,7 +393,8 @@ def _verify(result, model, derivation, sizes, seed, entries, directions, hand, c
         allowed = float(rtol * abs(c.complex_step) + atol * norm + ROUNDING_FLOOR)
         result.directions.append({"direction": c.index, "complex_step": float(c.complex_step),
                                   "gradient": float(c.gradient), "abs_error": float(c.abs_error),
-                                  "rel_error": float(c.rel_error), "allowed": allowed,
+                                  "rel_error": (None if abs(c.complex_step) <= ROUNDING_FLOOR
+                                                else float(c.rel_error)), "allowed": allowed,
                                   "passed": bool(float(c.abs_error) <= allowed)})
     if entries is not None:
         cs_text = "" if picked_c is picked else f", complex step at {complex_entries} of them"

@@ -1,0 +1,28 @@
+"""Spellings of the hand notes that mean one thing: ``W^T`` is a transpose, never a power of the size T."""
+
+from __future__ import annotations
+
+import pytest
+
+from derive.claims.vouch import parse_rhs
+from derive.model.build import load_model, load_text
+from derive.notation.printer import show
+
+
+@pytest.mark.parametrize("spelling", ["W_hh^T @ dL/dz_{t+1}", "W_hh^{T} @ dL/dz_{t+1}", "W_hhᵀ @ dL/dz_{t+1}",
+                                      "transpose(W_hh) @ dL/dz_{t+1}", "W_hh ^ T @ dL/dz_{t+1}"])
+def test_every_transpose_spelling_reads_as_the_transpose(spelling):
+    model = load_model("elman-softmax")
+    assert show(parse_rhs(model, spelling)) == "W_hh.T @ dL/dz_{t+1}"
+
+
+def test_a_power_is_still_a_power():
+    model = load_model("elman-softmax")
+    assert show(parse_rhs(model, "1 - h_t^2")) == "1 - h_t**2"
+
+
+def test_a_model_equation_reads_the_caret_transpose():
+    text = ("size H = 2, F = 3, T = 3\nparam W : H x F\nparam U : H x H\ninput x_t : F x 1\n"
+            "state h_t : H x 1 = 0\nh_t = tanh(W @ x_t + U^T @ h_{t-1})\nL = sum(h_T)\n")
+    model = load_text(text, "caret.rnn")
+    assert "U.T @ h_{t-1}" in show(model.equation("h_t").expr)
