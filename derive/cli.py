@@ -137,10 +137,20 @@ def _positive_count(text: str) -> int:
 
 
 def cmd_check(args) -> int:
-    from .claims.command import run_check
-    return run_check(args.notes, args.json, sys.stdout, sys.stderr, allow_model_path=args.allow_model_path,
-                     claim_seconds=args.claim_seconds, seconds=args.seconds, max_claims=args.max_claims,
-                     debug=args.debug)
+    if args.summary is None and len(args.notes) == 1 and not os.path.isdir(args.notes[0]):
+        from .claims.command import run_check
+        return run_check(args.notes[0], args.json, sys.stdout, sys.stderr, allow_model_path=args.allow_model_path,
+                         claim_seconds=args.claim_seconds, seconds=args.seconds, max_claims=args.max_claims,
+                         debug=args.debug)
+    if args.json and args.summary not in (None, "json"):
+        print(f"derive: error: --json asks for --summary json, not --summary {args.summary}", file=sys.stderr)
+        return 2
+    from .claims.grading import GradeOptions
+    from .claims.grading_command import run_grading
+    options = GradeOptions(allow_model_path=args.allow_model_path, claim_seconds=args.claim_seconds,
+                           seconds=args.seconds, max_claims=args.max_claims)
+    return run_grading(args.notes, args.summary or ("json" if args.json else "table"), sys.stdout, sys.stderr,
+                       options, jobs=args.jobs, debug=args.debug)
 
 
 def cmd_report(args) -> int:
@@ -181,16 +191,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_memory(v)
     _add_seconds(v)
     v.set_defaults(fn=cmd_verify)
-    k = sub.add_parser("check", help="check a hand derivation claim by claim")
-    k.add_argument("notes")
+    k = sub.add_parser("check", help="check a hand derivation claim by claim, or grade a class's files")
+    k.add_argument("notes", nargs="+", metavar="PATH",
+                   help="a claims file; several files, or folders (their *.claims files, at any depth), "
+                        "are graded as a class (see docs/grading.md)")
     k.add_argument("--json", action="store_true")
+    k.add_argument("--summary", choices=("table", "csv", "json"), default=None,
+                   help="grade the files as a class and print this summary (default for several files "
+                        "or a folder: table; json with --json)")
+    k.add_argument("--jobs", type=_positive_count, default=None, metavar="N",
+                   help=f"files checked at once when grading a class (default: the cores, {os.cpu_count()})")
     k.add_argument("--allow-model-path", action="store_true",
                    help="let 'model PATH' name an absolute path or a file outside the claims file's folder")
     k.add_argument("--claim-seconds", type=_positive_seconds, default=None, metavar="S",
                    help="time limit per claim, all its work included (default 20); "
                         "a claim past it is undecided")
     k.add_argument("--seconds", type=_positive_seconds, default=COMMAND_SECONDS, metavar="S",
-                   help=f"time limit of the whole command (default {COMMAND_SECONDS:g}); claims left are undecided")
+                   help=f"time limit of the whole command, or of each file when grading a class "
+                        f"(default {COMMAND_SECONDS:g}); claims left are undecided")
     k.add_argument("--max-claims", type=_positive_count, default=500, metavar="N",
                    help="most claims one file may hold (default 500); more is an input error")
     k.set_defaults(fn=cmd_check)

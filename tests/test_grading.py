@@ -146,7 +146,7 @@ def test_known_files_get_their_verdicts(graded):
 
 def test_the_common_slips_are_counted_across_files(graded):
     doc = json_summary(graded.grades)
-    edit = [r for r in doc["repairs"] if r["edit"].startswith("1 - h_t**2 for (1 - h_t)**2")]
+    edit = [r for r in doc["repairs"] if r["kind"] == "(1 - h)**2 written for 1 - h**2"]
     assert edit and edit[0]["count"] == 2 and edit[0]["files"] == 2  # bob's dL/dh_{t-1}, carol's dL/dz_t
     wrong = {(s["derivative"], s["verdict"]): s["count"] for s in slips(graded.grades)}
     assert wrong[("dL/dh_{t-1}", "wrong")] == 1 and wrong[("dL/dz_t", "wrong")] == 1
@@ -181,7 +181,7 @@ def test_the_table_lists_every_file_and_the_slips(graded):
     for g in grades:
         assert g.file in text
     assert text.startswith("11 files: 4 ok, 7 input error; ")
-    assert "most common slips" in text and "1 - h_t**2 for (1 - h_t)**2" in text
+    assert "most common slips" in text and "(1 - h)**2 written for 1 - h**2" in text
     assert "not UTF-8" in text
 
 

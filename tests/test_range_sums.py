@@ -21,6 +21,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     "dL_t/dz_t @ h_{t-1}.T + sum_{k=1}^{t-1} dL_t/dz_k @ h_{k-1}.T",
     "sum_{j=2}^{T} W_hy.T @ dL/do_j",
     "sum_{k=T-1}^{T} dL/do_k @ h_k.T",
+    "sum_{t=2}^{T} dL/dz_t @ h_{t-1}.T",
 ])
 def test_a_range_sum_prints_as_it_was_written(text):
     tree = parse_rhs(load_model("elman-softmax"), text)
@@ -39,9 +40,10 @@ def test_range_sums_are_checked_like_any_claim(tmp_path):
                     "claim dL_t/dW_hh = sum_{k=1}^{t} dL_t/dz_k @ h_{k-1}.T\n"
                     "claim dL/dW_hy = sum_{k=1}^{T} dL/do_k @ h_k.T\n"
                     "claim dL_t/dW_hh = sum_{k=2}^{t} dL_t/dz_k @ h_{k-1}.T\n"
-                    "claim dL_t/db_h = dL_t/dz_t\n", encoding="utf-8")
+                    "claim dL_t/db_h = dL_t/dz_t\n"
+                    "claim dL/dW_hh = dL/dz_1 @ h_0.T + sum_{t=2}^{T} dL/dz_t @ h_{t-1}.T\n", encoding="utf-8")
     results = check_file(read_claims(str(path)))
-    assert [r.verdict for r in results] == ["holds", "holds", "wrong", "partial"]
+    assert [r.verdict for r in results] == ["holds", "holds", "wrong", "partial", "holds"]
     assert "at every step" not in results[1].explanation  # a sum up to T names no free step t
     assert results[2].repair == "sum_{k=1}^{t} dL_t/dz_k @ h_{k-1}.T"
     assert results[2].repair_edits == ["the lower bound 1 for 2"]
@@ -52,7 +54,8 @@ def test_range_sums_are_checked_like_any_claim(tmp_path):
 @pytest.mark.parametrize("rhs, column, words", [
     ("sum_{k=}^{t} h_k", 25, "cannot read the lower bound {}"),
     ("sum_{k=1}^{x} h_k", 29, "cannot read the upper bound {x}"),
-    ("sum_{t=1}^{T} h_t", 18, "another letter than t and T"),
+    ("sum_{T=1}^{t} h_t", 18, "another letter than T"),
+    ("sum_{t=1}^{t} h_t", 29, "names t, the sum's own letter"),
     ("sum_{k=1}^{t} sum_{j=1}^{k} h_j", 32, "a range sum inside a range sum"),
     ("sum_{k=1}^{t}", 31, "expected the summand after the range sum"),
 ])

@@ -285,6 +285,8 @@ class ClaimVerdict(_Result):
     internal_error: bool
     repair_edits: tuple[str, ...] = ()
     """The edits of the repair, in order (``repair_edit`` joins them)."""
+    repair_kinds: tuple[str, ...] = ()
+    """The slips those edits undo, in words that are the same for every claim (``a missing transpose``)."""
     repair_search: str | None = None
     """What the repair search tried when it found no repair."""
     numerator_layout: bool = False

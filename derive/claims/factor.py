@@ -152,8 +152,10 @@ def explain_factor(decider, res, tree, info, data, holding):
     decider.find_repair(res)
     if name and not res.repair:
         res.repair, res.repair_edit = _undo_factor(name, tree)
+        res.repair_kinds = ["a constant factor (a mean for a sum, a sign)"]
         if not res.repair:
             res.repair = res.repair_edit = None
+            res.repair_kinds = []
 
 
 def _undo_factor(name: str, tree) -> tuple[str, str]:

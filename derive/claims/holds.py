@@ -59,6 +59,7 @@ def explain_layout(decider, res, tree, info, data, holding):
     """Say that the claim is the derivative's transpose, and repair it; see :func:`explain_holds`."""
     res.repair = clear(Unary("T", tree))
     res.repair_edit = "transpose the right side"
+    res.repair_kinds = ["numerator layout (the transpose of the truth)"]
     lhs, model = decider.lhs, decider.checker.model
     x = show(lhs)
     res.explanation = (f"holds up to layout{decider.reading_text(res, holding)}: it is the transpose "

@@ -115,6 +115,7 @@ def result_dict(r) -> dict:
         "repair": r.repair,
         "repair_edit": r.repair_edit,
         "repair_edits": list(r.repair_edits),
+        "repair_kinds": list(r.repair_kinds),
         "repair_search": r.repair_search,
         "numerator_layout": r.numerator,
         "counterexample": r.counterexample,

@@ -31,7 +31,7 @@ def renames(node: Node, model) -> Iterator[tuple[Node, str]]:
 
     Yields
     ------
-    (tree, description)
+    (tree, description, kind)
     """
     for path, n in subtrees(node):
         if not isinstance(n, (Ref, Adj)) or n.name not in model.symbols:
@@ -51,7 +51,8 @@ def renames(node: Node, model) -> Iterator[tuple[Node, str]]:
             new = replace(n, name=name)
             if _shape(model, new) != shape:
                 continue
-            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{_through(model, n, new)}"
+            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{_through(model, n, new)}", \
+                "one quantity or gradient for another of its shape"
 
 
 def _through(model, old: Node, new: Node) -> str:
@@ -88,7 +89,7 @@ def last_step_only(node: Node) -> Iterator[tuple[Node, str]]:
 
     Yields
     ------
-    (tree, description)
+    (tree, description, kind)
     """
     steps = _fixed_steps(node)
     if not steps or any(s.kind != "last" for s in steps):
@@ -99,7 +100,8 @@ def last_step_only(node: Node) -> Iterator[tuple[Node, str]]:
             return replace(n, step=Step("rel", n.step.offset))
         return n
     body = outside_step_sums(node, free)
-    yield Call("sum_t", (body,)), f"the sum over every step, sum_t {show(body)}, for the last step's term only"
+    yield Call("sum_t", (body,)), f"the sum over every step, sum_t {show(body)}, for the last step's term only", \
+        "the last step's term for the sum over every step"
 
 
 def model_edits(node: Node, model) -> Iterator[tuple[Node, str]]:

@@ -73,6 +73,7 @@ def explain_numerator(decider, res, tree, info, data, holding):
     res.numerator = True
     res.repair = clear(transposed(tree))
     res.repair_edit = "write it in denominator layout: transpose both sides (each gradient is then a column)"
+    res.repair_kinds = ["numerator layout (the transpose of the truth)"]
     reading = decider.reading_text(res, holding) or f" (read as {clear(tree)})"
     res.explanation = (
         f"holds in numerator layout{reading}: with every gradient read as the transpose of this tool's "

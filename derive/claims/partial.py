@@ -190,9 +190,11 @@ def explain_partial(decider, res, tree, info, data, holding):
     if terms and not res.extra:
         res.repair = clear(info["matched"]) + "".join(f" + {m}" for m in terms)
         res.repair_edit = "add the missing term" + ("s" if len(res.missing) > 1 else "")
+        res.repair_kinds = ["missing terms"]
     elif res.extra and not res.missing:
         res.repair = clear(info["matched"])
         res.repair_edit = "drop the extra term" + ("s" if len(res.extra) > 1 else "")
+        res.repair_kinds = ["a term too many"]
     elif res.missing and decider.checker.model.symbols[lhs.name].per_step is False \
             and not lhs.use and lhs.loss_step is None:
         decider.find_repair(res)

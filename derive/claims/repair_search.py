@@ -52,6 +52,7 @@ class Candidate:
     edits: tuple[str, ...]
     choices: list
     distance: float
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass
@@ -102,10 +103,10 @@ class RepairSearch:
         for depth in range(1, MAX_EDITS + 1):
             found = []
             for state in self.keep(frontier):
-                for edited, desc in self.edits_of(state.tree):
+                for edited, desc, kind in self.edits_of(state.tree):
                     if self.out_of_time():
                         return self.outcome
-                    cand = self.screen(edited, state.edits + (desc,), state.choices)
+                    cand = self.screen(edited, state.edits + (desc,), state.choices, state.kinds + (kind,))
                     if cand is None:
                         continue
                     if cand.distance == 0.0:
@@ -137,7 +138,7 @@ class RepairSearch:
             for node in nodes:
                 tree = Binary("+", tree, node)
             added = self.screen(tree, cand.edits + ("add the missing " + " + ".join(clear(n) for n in nodes),),
-                                cand.choices)
+                                cand.choices, cand.kinds + ("missing terms",))
             if added is not None and added.distance == 0.0 and self.prove(added):
                 self.give(res, added)
                 return True
@@ -162,7 +163,7 @@ class RepairSearch:
         other = [c for c in frontier if c.distance == math.inf]
         return conforming[:BEAM] + other[:BEAM_NOT_CONFORMING]
 
-    def screen(self, tree: Node, done: tuple[str, ...], choices) -> Candidate | None:
+    def screen(self, tree: Node, done: tuple[str, ...], choices, kinds: tuple[str, ...] = ()) -> Candidate | None:
         """The candidate for a tree not seen before: distance 0 when it screens as the truth."""
         if tree in self.seen:
             return None
@@ -172,17 +173,17 @@ class RepairSearch:
         try:
             s = self.model.shape(tree)
         except ShapeError:
-            return Candidate(tree, done, choices, math.inf)
+            return Candidate(tree, done, choices, math.inf, kinds)
         if s != self.target and s != (1, 1):
-            return Candidate(tree, done, choices, math.inf)
+            return Candidate(tree, done, choices, math.inf, kinds)
         quick = self.checker.evaluate(self.claim, tree, quick=True)
         if not quick:
             return None
         if holds(quick, truth_scale(quick)):
-            return Candidate(tree, done, choices, 0.0)
+            return Candidate(tree, done, choices, 0.0, kinds)
         if len(done) == 1 and self.near is not None and "partial" not in self.near:
             self.near_partial(tree, done[0])
-        return Candidate(tree, done, choices, max(distance(quick), 1e-300))
+        return Candidate(tree, done, choices, max(distance(quick), 1e-300), kinds)
 
     def prove(self, cand: Candidate) -> bool:
         data = self.checker.evaluate(self.claim, cand.tree)
@@ -196,6 +197,7 @@ class RepairSearch:
     def give(self, res, cand: Candidate):
         res.repair = clear(cand.tree)
         res.repair_edits = list(cand.edits)
+        res.repair_kinds = list(dict.fromkeys(cand.kinds))
         text = "; ".join(cand.edits) if cand.edits else "read ⋅ as written below"
         res.repair_edit = text + (f", with {describe_choices(cand.choices)}" if cand.choices else "")
         res.repair_proved = True

@@ -145,49 +145,56 @@ def edits(node: Node, model=None) -> Iterator[tuple[Node, str]]:
 
     Yields
     ------
-    (tree, description)
+    (tree, description, kind)
+        ``kind`` names the slip the edit undoes, the same words for every
+        claim (a class's most common slips are counted by it).
     """
     nodes = list(subtrees(node))
     # a transpose added or removed
     for path, n in nodes:
         if isinstance(n, Unary) and n.op == "T":
-            yield replace_at(node, path, n.x), f"remove the transpose of {show(n.x)}"
+            yield replace_at(node, path, n.x), f"remove the transpose of {show(n.x)}", "a transpose too many"
     for path, n in nodes:
         if isinstance(n, (Ref, Adj, Binary, Call)) and not _is_scalar_leaf(n):
-            yield replace_at(node, path, Unary("T", n)), f"transpose {show(n)}"
+            yield replace_at(node, path, Unary("T", n)), f"transpose {show(n)}", "a missing transpose"
     # operand order
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in PRODUCTS:
             yield replace_at(node, path, replace(n, a=n.b, b=n.a)), \
-                f"swap the operands of {show(n)}"
+                f"swap the operands of {show(n)}", "a product's operands swapped"
     # (1 - h)**2 -> 1 - h**2
     for path, n in nodes:
         if (isinstance(n, Binary) and n.op == "**" and isinstance(n.a, Binary) and n.a.op == "-"):
             new = Binary("-", n.a.a, Binary("**", n.a.b, n.b))
-            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{tanh_reason(model, n.a.b)}"
+            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{tanh_reason(model, n.a.b)}", \
+                "(1 - h)**2 written for 1 - h**2"
     # 1 - h -> 1 - h**2 (and 1 - tanh(z) -> 1 - tanh(z)**2)
     for path, n in nodes:
         if (isinstance(n, Binary) and n.op == "-" and isinstance(n.a, Num) and n.a.value == 1
                 and isinstance(n.b, (Ref, Call))):
             new = Binary("-", n.a, Binary("**", n.b, Num(Fraction(2))))
-            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{tanh_reason(model, n.b)}"
+            yield replace_at(node, path, new), f"{show(new)} for {show(n)}{tanh_reason(model, n.b)}", \
+                "1 - h written for 1 - h**2"
     # @ <-> *
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in ("@", "*"):
             other = "*" if n.op == "@" else "@"
-            yield replace_at(node, path, replace(n, op=other)), f"{other} for {n.op} in {show(n)}"
+            yield replace_at(node, path, replace(n, op=other)), f"{other} for {n.op} in {show(n)}", \
+                "@ and * mixed up"
     # a reduction for another (sum for colsum, rowsum for sum)
     for path, n in nodes:
         if isinstance(n, Call) and n.fn in REDUCTIONS:
             for other in REDUCTIONS:
                 if other != n.fn:
                     new = replace(n, fn=other)
-                    yield replace_at(node, path, new), f"{other} for {n.fn} in {show(n)}"
+                    yield replace_at(node, path, new), f"{other} for {n.fn} in {show(n)}", \
+                        "one sum for another (sum, rowsum, colsum)"
     # + for - (and - for +)
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in LOW:
             other = "-" if n.op == "+" else "+"
-            yield replace_at(node, path, replace(n, op=other)), f"{other} for {n.op} in {show(n)}"
+            yield replace_at(node, path, replace(n, op=other)), f"{other} for {n.op} in {show(n)}", \
+                "+ and - mixed up"
     # missing parentheses around a sum inside a product chain
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in LOW:
@@ -197,18 +204,18 @@ def edits(node: Node, model=None) -> Iterator[tuple[Node, str]]:
                 continue
             group = Binary(n.op, lf[-1], rf[0])
             new = _build(lf[:-1] + [group] + rf[1:], lo + ro)
-            yield replace_at(node, path, new), f"parenthesise ({show(group)})"
+            yield replace_at(node, path, new), f"parenthesise ({show(group)})", "missing parentheses"
     # a term that exists at the last step only (the read-out of a many-to-one model): [t = T]
     for path, n in nodes:
         if path and isinstance(n, (Binary, Adj)) and not _has_relative_step(n) and _in_sum(node, path):
             yield replace_at(node, path, iverson(n, "=", Step("last", 0))), \
-                f"{show(n)} at the last step only ([t = T])"
+                f"{show(n)} at the last step only ([t = T])", "a last-step term written at every step"
     # a step off by one
     for path, n in nodes:
         if isinstance(n, (Ref, Adj)) and n.step is not None and n.step.kind == "rel":
             for by in (-1, 1):
                 new = replace(n, step=n.step.shifted(by))
-                yield replace_at(node, path, new), f"{show(new)} for {show(n)}"
+                yield replace_at(node, path, new), f"{show(new)} for {show(n)}", "a step off by one"
     # a range sum's bound off by one
     for path, n in nodes:
         if isinstance(n, StepSum):
@@ -217,22 +224,23 @@ def edits(node: Node, model=None) -> Iterator[tuple[Node, str]]:
                     bound = getattr(n, which)
                     new = replace(n, **{which: Step(bound.kind, bound.offset + by)})
                     yield replace_at(node, path, new), f"the {'lower' if which == 'lo' else 'upper'} bound " \
-                        f"{Step(bound.kind, bound.offset + by).text().strip('{}')} for {bound.text().strip('{}')}"
+                        f"{Step(bound.kind, bound.offset + by).text().strip('{}')} for {bound.text().strip('{}')}", \
+                        "a range sum's bound off by one"
     # a constant factor or a sign
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in ("*", "/") and _is_scalar_leaf(n.b):
-            yield replace_at(node, path, n.a), f"drop the factor {n.op} {show(n.b)}"
+            yield replace_at(node, path, n.a), f"drop the factor {n.op} {show(n.b)}", "a constant factor too many"
         if isinstance(n, Binary) and n.op == "*" and _is_scalar_leaf(n.a):
-            yield replace_at(node, path, n.b), f"drop the factor {show(n.a)} *"
+            yield replace_at(node, path, n.b), f"drop the factor {show(n.a)} *", "a constant factor too many"
         if isinstance(n, Unary) and n.op == "neg":
-            yield replace_at(node, path, n.x), f"drop the minus sign of {show(n)}"
-    yield Unary("neg", node), "negate the whole right side"
+            yield replace_at(node, path, n.x), f"drop the minus sign of {show(n)}", "a sign"
+    yield Unary("neg", node), "negate the whole right side", "a sign"
     # a term too many
     for path, n in nodes:
         if isinstance(n, Binary) and n.op in LOW:
-            yield replace_at(node, path, n.a), f"drop the term {show(n.b)}"
+            yield replace_at(node, path, n.a), f"drop the term {show(n.b)}", "a term too many"
             b = n.b if n.op == "+" else Unary("neg", n.b)
-            yield replace_at(node, path, b), f"drop the term {show(n.a)}"
-    yield Call("rowsum", (node,)), "sum over the batch (rowsum)"
+            yield replace_at(node, path, b), f"drop the term {show(n.a)}", "a term too many"
+    yield Call("rowsum", (node,)), "sum over the batch (rowsum)", "a missing sum over the batch"
     if not any(isinstance(n, Call) and n.fn == "sum_t" for _, n in nodes):
-        yield Call("sum_t", (node,)), "sum over the steps (sum_t)"
+        yield Call("sum_t", (node,)), "sum over the steps (sum_t)", "a missing sum over the steps"

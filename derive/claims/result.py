@@ -35,6 +35,8 @@ class Result:
     repair_edit: str | None = None
     repair_edits: list[str] = field(default_factory=list)
     """The edits of the repair, in order (a repair search's; ``repair_edit`` joins them)."""
+    repair_kinds: list[str] = field(default_factory=list)
+    """The slips those edits undo, in words that are the same for every claim (``a missing transpose``)."""
     numerator: bool = False
     """The verdict is ``layout`` because the claim holds in numerator layout (every gradient transposed)."""
     repair_search: str | None = None

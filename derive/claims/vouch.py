@@ -83,4 +83,4 @@ def vouch_repair(decider, res):
         return
     if not proves(decider, res.repair):
         res.withheld.append(f"repair ({res.repair_edit}): {res.repair}")
-        res.repair, res.repair_edit = None, None
+        res.repair, res.repair_edit, res.repair_kinds = None, None, []

@@ -25,14 +25,15 @@ class RangeSumReader:
 
     def range_sum(self, tok: Token) -> Node:
         """``sum_{k=1}^{t} x`` (claims): ``x`` over the steps k = 1..t; in ``x``, ``h_k`` and
-        ``h_{k-1}`` count from k, and ``t`` (as in ``dL_t``) is the claim's own step."""
+        ``h_{k-1}`` count from k, and ``t`` (as in ``dL_t``) is the claim's own step.  With ``t``
+        as the letter (``sum_{t=2}^{T}``) every ``t`` in ``x`` is the sum's, and the bounds cannot name it."""
         if self.range_var is not None:
             raise self.error("a range sum inside a range sum: write one sum over the steps at a time")
-        if tok.text in ("t", "T"):
-            raise self.error(f"the variable of a range sum is another letter than t and T (the claim's step "
-                             f"and the last step), as in sum_{{k=1}}^{{t}}, found {tok.text}")
-        lo = self.bound_step(tok.sub, tok.sub_col, "lower")
-        hi = self.bound_step(tok.upper, tok.upper_col, "upper")
+        if tok.text == "T":
+            raise self.error("the variable of a range sum is another letter than T (the last step), as in "
+                             "sum_{k=1}^{t} or sum_{t=2}^{T}")
+        lo = self.bound_step(tok.sub, tok.sub_col, "lower", tok.text)
+        hi = self.bound_step(tok.upper, tok.upper_col, "upper", tok.text)
         self.i += 1
         if self.tok.kind == "END":
             raise self.error("expected the summand after the range sum")
@@ -43,12 +44,15 @@ class RangeSumReader:
             self.range_var = None
         return step_sum(operand, tok.text, lo, hi, pos=self.pos(tok))
 
-    def bound_step(self, text: str, col: int, which: str) -> Step:
-        """A bound of a range sum: ``1``, ``t``, ``t-1``, ``T``, ``T-1``."""
+    def bound_step(self, text: str, col: int, which: str, var: str) -> Step:
+        """A bound of a range sum: ``1``, ``t``, ``t-1``, ``T``, ``T-1`` (not ``t`` in a sum over t)."""
         step = parse_step(text.replace(" ", ""))
         if step is None:
             raise self.src.error(f"cannot read the {which} bound {{{text}}} of the range sum: write t, t-1, "
                                  "T, T-1 or a number", (self.lineno, col))
+        if var == "t" and step.kind == "rel":
+            raise self.src.error(f"the {which} bound {{{text}}} names t, the sum's own letter: write a number, "
+                                 "T or T-1 (or sum over another letter, as in sum_{k=1}^{t})", (self.lineno, col))
         return step
 
     def in_range(self, text: str, sub: Optional[str]) -> Tuple[str, Optional[Step], bool]:
