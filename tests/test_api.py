@@ -241,3 +241,10 @@ def test_the_example_of_docs_api_runs_as_written(tmp_path):
                          timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout == shown
+
+
+def test_one_claim_on_one_line_is_text_not_a_path():
+    result = derive.check_claims("claim dL/dW_hy = sum_t dL/do_t @ h_{t-1}.T", model="elman-softmax")
+    (claim,) = result.claims
+    assert claim.verdict == "wrong" and claim.repair == "sum_t dL/do_t @ h_t.T"
+    assert claim.repair_kinds == ("a step off by one",)

@@ -20,9 +20,23 @@ TEXT_NAME = "<text>"
 """How messages and results name claims given as text rather than as a file."""
 
 
+STATEMENT_WORDS = ("claim", "model", "size", "param", "input", "target", "state")
+"""The first words of a claims file's lines: a one-line ``str`` that starts with one is text."""
+
+
 def is_text(source) -> bool:
-    """A ``str`` with a line break is claims text; any other ``str`` or path-like is a path."""
-    return isinstance(source, str) and ("\n" in source or "\r" in source)
+    """Whether ``source`` is claims text rather than a path.
+
+    A ``str`` with a line break is text, and so is a one-line ``str`` that
+    starts with a statement's word (``claim dL/dW = ...``) and names no
+    existing file; any other ``str`` or path-like is a path.
+    """
+    if not isinstance(source, str):
+        return False
+    if "\n" in source or "\r" in source:
+        return True
+    words = source.split(None, 1)
+    return bool(words) and words[0] in STATEMENT_WORDS and not os.path.exists(source)
 
 
 def read_notes(source, model: Model | None, allow_model_path: bool, max_claims: int):

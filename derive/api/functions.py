@@ -281,7 +281,8 @@ def check_claims(source: str | os.PathLike, model: Model | str | os.PathLike | N
     ----------
     source : str or path-like
         A claims file's path, or the claims themselves as text: a ``str``
-        with a line break is text, any other ``str`` a path. In text, a
+        with a line break, or one line that starts with ``claim`` (or another
+        statement's word) and names no file, is text; any other ``str`` a path. In text, a
         ``model`` line may name a built-in model, or an absolute path with
         ``allow_model_path``; give a model file with ``model`` instead.
     model : Model, str or path-like, optional

@@ -76,6 +76,6 @@ def explain_numerator(decider, res, tree, info, data, holding):
     res.repair_kinds = ["numerator layout (the transpose of the truth)"]
     reading = decider.reading_text(res, holding) or f" (read as {clear(tree)})"
     res.explanation = (
-        f"holds in numerator layout{reading}: with every gradient read as the transpose of this tool's "
+        f"holds in numerator layout{reading}; with every gradient read as the transpose of this tool's "
         f"(a row where ours is a column) it is the transpose of the truth; in denominator layout it reads "
         f"{res.repair}; {decider.proved_text(res)}")
