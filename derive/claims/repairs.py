@@ -1,4 +1,5 @@
-"""Readings of the notes' ambiguous ``⋅`` and one-edit variants of a claim.
+"""Readings of the notes' ambiguous ``⋅`` and single edits of a claim (searched in sequences by
+:mod:`derive.claims.repair_search`).
 
 Both only build trees; :mod:`derive.claims.decide` decides which ones hold.
 """
