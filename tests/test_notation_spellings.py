@@ -26,3 +26,21 @@ def test_a_model_equation_reads_the_caret_transpose():
             "state h_t : H x 1 = 0\nh_t = tanh(W @ x_t + U^T @ h_{t-1})\nL = sum(h_T)\n")
     model = load_text(text, "caret.rnn")
     assert "U.T @ h_{t-1}" in show(model.equation("h_t").expr)
+
+
+def test_operands_side_by_side_in_a_claim_are_the_ambiguous_product(tmp_path):
+    from derive.claims.read import read_claims
+    from derive.claims.verdicts import check_file
+    path = tmp_path / "side_by_side.claims"
+    path.write_text("model elman-regression\nsize T = 2\nclaim dL/dh_2 = W_hy.T dL/dy\n"
+                    "claim dL/dh_1 = W_hh.T (dL/dh_2 * (1 - h_2**2))\n", encoding="utf-8")
+    results = check_file(read_claims(str(path)))
+    assert [r.verdict for r in results] == ["holds", "holds"]
+    assert results[0].dot_choices == "the product written without an operator at column 24 as @ (matrix product)"
+    assert results[0].reading == "W_hy.T @ dL/dy"
+
+
+def test_operands_side_by_side_in_a_model_equation_are_an_error():
+    from derive.errors import InputError
+    with pytest.raises(InputError, match="expected an operator"):
+        load_text("size H = 2\nparam W : H x H\nL = sum(W W)\n", "side_by_side.rnn")

@@ -19,7 +19,7 @@ HIGH = ("@", "*", "dot", "/")
 MAX_READINGS = 243
 REDUCTIONS = ("sum", "rowsum", "colsum")
 
-Reading = tuple[Node, list[tuple[tuple, str]]]
+Reading = tuple[Node, list[tuple[tuple, str, bool]]]
 
 
 def readings(node: Node) -> list[Reading]:
@@ -43,7 +43,7 @@ def readings(node: Node) -> list[Reading]:
                         tree = Binary("@", b, a, pos=node.pos)
                     else:
                         tree = Binary(how, a, b, pos=node.pos)
-                    out.append((tree, ca + cb + [(node.pos, how)]))
+                    out.append((tree, ca + cb + [(node.pos, how, node.implicit)]))
                 if len(out) > MAX_READINGS:
                     return out
         return out
@@ -65,11 +65,12 @@ def has_dot(node: Node) -> bool:
 def describe_choices(choices) -> str:
     """``⋅ at column 24 as @, ⋅ at column 31 as *``."""
     parts = []
-    for pos, how in choices:
+    for pos, how, *implicit in choices:
         where = f" at column {pos[1]}" if pos else ""
         what = {"@": "@ (matrix product)", "*": "* (elementwise)",
                 "@ swapped": "@ with its operands swapped (the row-vector order)"}[how]
-        parts.append(f"⋅{where} as {what}")
+        product = "the product written without an operator" if implicit and implicit[0] else "⋅"
+        parts.append(f"{product}{where} as {what}")
     return ", ".join(parts)
 
 

@@ -148,12 +148,14 @@ class Unary(Node):
 
 @dataclass(frozen=True)
 class Binary(Node):
-    """``+ - * / @ **`` and ``dot`` (the notes' ambiguous product)."""
+    """``+ - * / @ **`` and ``dot`` (the notes' ambiguous product; ``implicit`` when a claim wrote
+    it without an operator, ``W_hy.T dL/dy``)."""
 
     op: str
     a: Node
     b: Node
     pos: Pos = field(default=None, compare=False, repr=False)
+    implicit: bool = field(default=False, compare=False, repr=False)
 
     def children(self):
         return (self.a, self.b)

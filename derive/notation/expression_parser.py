@@ -77,6 +77,7 @@ class ExpressionParser(RangeSumReader):
         self.src = src
         self.nesting = 0
         self.range_var: Optional[str] = None  # the step variable of the range sum being read (claims)
+        self.juxtaposed = False  # claims: two operands side by side are the ambiguous product ⋅
 
     # -- token helpers --------------------------------------------------
     @property
@@ -132,6 +133,12 @@ class ExpressionParser(RangeSumReader):
         left = self.prefix()
         while True:
             tok = self.tok
+            if self.juxtaposed and (tok.kind in ("NAME", "NUM", "DERIV") or (tok.kind == "OP" and tok.text == "(")):
+                if BINARY_PRECEDENCE["dot"] < min_prec:
+                    return left
+                right = self.expression(BINARY_PRECEDENCE["dot"] + 1)
+                left = Binary("dot", left, right, pos=self.pos(tok), implicit=True)
+                continue
             if tok.kind != "OP":
                 if tok.kind in ("NAME", "NUM", "DERIV") or (tok.kind == "OP" and tok.text == "("):
                     raise self.error(

@@ -136,6 +136,7 @@ class LineParser(ExpressionParser):
             self.expect_op("=", " between the derivative and its value")
             if self.tok.kind == "END":
                 raise self.error("expected the claimed value after '='")
+            self.juxtaposed = True  # W_hy.T dL/dy: the notes' product without an operator
             st.expr = self.expression()
             self.expect_end()
             return st
