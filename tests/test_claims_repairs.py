@@ -62,7 +62,7 @@ def test_a_file_in_numerator_layout_is_said_to_be_so_once(tmp_path):
                                       "claim dL/dh_2 = dL/dy @ W_hy\nclaim dL/dW_hy = h_2 @ dL/dy.T\n")
     assert [r.verdict for r in results] == ["layout", "layout"]
     text = listing(notes, results)
-    assert text.count("the file reads as written in that layout") == 1
+    assert text.count("2 of the 2 claims hold in numerator layout") == 1
 
 
 def test_the_last_steps_term_of_a_sum_is_partial_alone_and_beside_a_claim_at_a_fixed_step(tmp_path):

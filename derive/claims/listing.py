@@ -70,9 +70,9 @@ def listing(notes, results: list) -> str:
     lines = [f"{notes.path}: model {notes.model.name}, {len(results)} claims"]
     numerator = sum(1 for r in results if r.verdict == "layout")
     if numerator >= 2:
-        lines.append(f"{numerator} of the claims hold in numerator layout, where every gradient is the transpose "
-                     "of this tool's (a row where ours is a column): the file reads as written in that layout; "
-                     "each such claim's repair gives it in denominator layout")
+        lines.append(f"{numerator} of the {len(results)} claims hold in numerator layout, where every gradient is "
+                     "the transpose of this tool's (a row where ours is a column); each such claim's repair gives "
+                     "it in denominator layout")
     for r in results:
         c = r.claim
         lines.append("")

@@ -94,7 +94,10 @@ class RepairSearch:
         self.seen: set = set()
         self.outcome = SearchOutcome()
         started = time.monotonic()
-        self.stop_at = min(started + REPAIR_SECONDS, decider.deadline - 0.25 * REPAIR_SECONDS)
+        own, claims = started + REPAIR_SECONDS, decider.deadline - 0.25 * REPAIR_SECONDS
+        self.stop_at = min(own, claims)
+        self.time_up = (f"the repair search's {REPAIR_SECONDS:g} s ran out" if own <= claims
+                        else "the claim's time limit was near")
 
     def run(self, res) -> SearchOutcome:
         """Search; set ``res.repair``, ``res.repair_edit`` and ``res.repair_edits`` when a repair is proved."""
@@ -150,7 +153,7 @@ class RepairSearch:
 
     def out_of_time(self) -> bool:
         if time.monotonic() > self.stop_at:
-            self.outcome.cut_short = f"the repair search's {REPAIR_SECONDS:g} s ran out"
+            self.outcome.cut_short = self.time_up
             return True
         if self.outcome.tried >= MAX_REPAIR_TREES:
             self.outcome.cut_short = f"the repair search screened its limit of {MAX_REPAIR_TREES:,} trees"
