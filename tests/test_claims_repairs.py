@@ -133,12 +133,15 @@ def test_each_claim_is_checked_at_the_sizes_it_would_have_alone(path):
 def test_each_claim_gets_the_same_verdict_and_words_alone_and_in_its_file(name, tmp_path):
     notes = read_claims(str(EXAMPLES / name))
     together = check_file(notes)
+    compared = 0
     for claim, in_file in zip(notes.claims, together):
         alone = check_file(ClaimsFile(notes.path, notes.model, [claim], dict(notes.pinned)))[0]
         if "undecided" in (alone.verdict, in_file.verdict):
             continue  # a time limit reached under load says nothing about independence
         assert (alone.verdict, alone.explanation, alone.repair, alone.truth) == \
             (in_file.verdict, in_file.explanation, in_file.repair, in_file.truth), claim.text
+        compared += 1
+    assert compared >= 1  # not every claim undecided: something was compared
 
 
 RELU = ("size B = 4, F = 3, H = 5, O = 2, T = 3\nparam W_xh : F x H\nparam W_hh : H x H\nparam W_hy : H x O\n"

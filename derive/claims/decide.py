@@ -84,10 +84,10 @@ class Decider:
         str
             The repair's text, or what the search tried when it found none.
         """
-        outcome = RepairSearch(self, near).run(res)
+        text = repair_text(res, RepairSearch(self, near).run(res))
         if not res.repair:
-            res.repair_search = repair_text(res, outcome)
-        return repair_text(res, outcome)
+            res.repair_search = text
+        return text
 
     def decide(self) -> Result:
         """The verdict on the claim, proved, explained and with a repair where one is found.

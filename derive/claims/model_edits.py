@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+from ..calculus.matrix import ADJOINT_KINDS
 from ..model.model import ShapeError
 from ..notation.expr import Adj, Call, Node, Ref, Step, outside_step_sums
 from ..notation.printer import show
@@ -42,11 +43,9 @@ def renames(node: Node, model) -> Iterator[tuple[Node, str]]:
             continue
         for name in sorted(model.symbols):
             other = model.symbols[name]
-            if name == n.name or other.per_step != sym.per_step or other.kind in ("size", "loss"):
+            if name == n.name or other.per_step != sym.per_step:
                 continue
-            if isinstance(n, Adj) and other.kind in ("input", "target"):
-                continue
-            if isinstance(n, Ref) and other.kind == "loss":
+            if isinstance(n, Adj) and other.kind not in ADJOINT_KINDS:  # inputs and targets have no gradient
                 continue
             new = replace(n, name=name)
             if _shape(model, new) != shape:

@@ -107,13 +107,16 @@ class NotationPrinter:
     def print_Iverson(self, node: Iverson) -> str:
         return f"[{node.condition_text()}] " + self.wrap(node.args[0], PREC_PRODUCT)
 
-    def print_StepSum(self, node: StepSum) -> str:
+    def summand(self, node: StepSum) -> str:
+        """A range sum's summand, its relative steps printed with the sum's letter (``h_{k-1}``)."""
         outer, self.var = self.var, node.var
         try:
-            body = self.wrap(node.args[0], PREC_PRODUCT)
+            return self.wrap(node.args[0], PREC_PRODUCT)
         finally:
             self.var = outer
-        return f"sum_{{{node.bounds_text()}}} {body}"
+
+    def print_StepSum(self, node: StepSum) -> str:
+        return f"sum_{{{node.bounds_text()}}} {self.summand(node)}"
 
     def print_Call(self, node: Call) -> str:
         if node.fn == "sum_t":

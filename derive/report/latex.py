@@ -322,13 +322,8 @@ class LatexPrinter(NotationPrinter):
         return self.under(node, text)
 
     def print_StepSum(self, node: StepSum) -> str:
-        outer, self.var = self.var, node.var
-        try:
-            body = self.wrap(node.args[0], PREC_PRODUCT)
-        finally:
-            self.var = outer
         lo, hi = (step_math(b) for b in (node.lo, node.hi))
-        return rf"\sum_{{{node.var}={lo}}}^{{{hi}}} {body}"
+        return rf"\sum_{{{node.var}={lo}}}^{{{hi}}} {self.summand(node)}"
 
     def print_Call(self, node: Call) -> str:
         if node.fn == "sum_t":
