@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "derive"
 
-STAGES = ["base", "notation", "model", "calculus", "emit", "numeric", "verify", "claims", "report", "api", "top"]
+STAGES = ["base", "notation", "model", "calculus", "emit", "numeric", "verify", "claims", "against", "report", "api", "top"]
 """The pipeline from bottom to top; a module may import its own stage and the stages below it."""
 
 BASE = {"derive", "derive.errors", "derive.files", "derive.limits"}
