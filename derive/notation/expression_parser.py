@@ -31,12 +31,11 @@ from .expr import (
 )
 from .lexer import Token
 from .range_sums import RangeSumReader
+from .sugar import COMPARISONS, SUGAR_FUNCTIONS, SugarReader, product, sugar_call
 
 BINARY_PRECEDENCE = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20, "dot": 20, "×": 20}
 PREFIX_PRECEDENCE = 30
 POWER_PRECEDENCE = 40
-
-
 
 MAX_NESTING = 60
 """Most nested sub-expressions one statement may hold (parentheses, signs, powers)."""
@@ -44,9 +43,6 @@ MAX_NESTING = 60
 MAX_DEPTH = 120
 """Most operations in a chain (``a + b + ... ``) one expression may hold: every later stage
 walks trees recursively."""
-
-
-
 
 
 def tree_depth(node: Node) -> int:
@@ -67,7 +63,7 @@ def limit_depth(node: Node, parser: "ExpressionParser") -> Node:
     return node
 
 
-class ExpressionParser(RangeSumReader):
+class ExpressionParser(RangeSumReader, SugarReader):
     """Parses the expressions in the tokens of one line; :class:`~derive.notation.parse.LineParser` adds statements."""
 
     def __init__(self, tokens: List[Token], lineno: int, src: SourceText):
@@ -125,7 +121,8 @@ class ExpressionParser(RangeSumReader):
             if self.nesting > MAX_NESTING:
                 raise self.error(f"nested too deeply (limit {MAX_NESTING} levels of parentheses, "
                                  "signs and powers): name a part of it as a quantity")
-            return limit_depth(self.operations(min_prec), self)
+            node = limit_depth(self.operations(min_prec), self)
+            return self.no_stray_diagonal(node) if self.nesting == 1 else node
         finally:
             self.nesting -= 1
 
@@ -137,7 +134,7 @@ class ExpressionParser(RangeSumReader):
                 if BINARY_PRECEDENCE["dot"] < min_prec:
                     return left
                 right = self.expression(BINARY_PRECEDENCE["dot"] + 1)
-                left = Binary("dot", left, right, pos=self.pos(tok), implicit=True)
+                left = product("dot", left, right, self.pos(tok), implicit=True)
                 continue
             if tok.kind != "OP":
                 if tok.kind in ("NAME", "NUM", "DERIV") or (tok.kind == "OP" and tok.text == "("):
@@ -162,7 +159,7 @@ class ExpressionParser(RangeSumReader):
                 raise self.error(f"expected an expression after '{tok.text}'")
             right = self.expression(prec + 1)
             op = "*" if tok.text == "×" else tok.text
-            left = Binary(op, left, right, pos=self.pos(tok))
+            left = product(op, left, right, self.pos(tok))
 
     def prefix(self) -> Node:
         tok = self.tok
@@ -282,6 +279,8 @@ class ExpressionParser(RangeSumReader):
             if self.at_op(")"):
                 raise self.error("expected an expression inside '( )'")
             inner = self.expression()
+            if self.at_op(*COMPARISONS):
+                inner = self.comparison(inner)
             self.expect_op(")", " to close '('")
             return inner
         if tok.kind == "END":
@@ -303,8 +302,10 @@ class ExpressionParser(RangeSumReader):
 
     def call(self, tok: Token) -> Node:
         name = "sum_t" if tok.text in ("sum_t",) else tok.text
-        if name not in FUNCTIONS:
-            known = ", ".join(sorted(f for f in FUNCTIONS if f not in ("step", "rowsum", "colsum")))
+        arity = FUNCTIONS.get(name, SUGAR_FUNCTIONS.get(name))
+        if arity is None:
+            known = ", ".join(sorted([f for f in FUNCTIONS if f not in ("step", "rowsum", "colsum")]
+                                     + list(SUGAR_FUNCTIONS)))
             raise self.error(f"unknown function '{tok.text}' (known: {known})", tok)
         self.expect_op("(")
         args = [self.expression()]
@@ -312,8 +313,10 @@ class ExpressionParser(RangeSumReader):
             self.i += 1
             args.append(self.expression())
         self.expect_op(")", f" to close {name}(")
-        if len(args) != FUNCTIONS[name]:
-            raise self.error(f"{name} takes {FUNCTIONS[name]} argument(s), given {len(args)}", tok)
+        if len(args) != arity:
+            raise self.error(f"{name} takes {arity} argument(s), given {len(args)}", tok)
+        if name in SUGAR_FUNCTIONS:
+            return sugar_call(name, tuple(args), self.pos(tok))
         if name == "squared":
             return Binary("**", args[0], Num(Fraction(2)), pos=self.pos(tok))
         if name == "transpose":

@@ -1,0 +1,133 @@
+"""Spellings the notes use that the notation rewrites into its own primitives while parsing.
+
+- ``(a > b)``, ``(a < b)``, ``(a >= b)``, ``(a <= b)`` in parentheses: the
+  indicator of the comparison, entry by entry, as a ``step`` (``step(x)`` is 1
+  where ``x > 0`` and 0 elsewhere, so ``(z > 0)`` is ``step(z)`` and
+  ``(z >= 0)`` is ``1 - step(-z)``). Its derivative is zero wherever it is
+  defined, as a ReLU's mask is.
+- ``max(a, b)`` and ``min(a, b)`` entry by entry: ``max(0, z)`` is
+  ``relu(z)``; otherwise ``max(a, b) = b + relu(a - b)`` and
+  ``min(a, b) = a - relu(a - b)``, exact identities whose derivative at a tie
+  goes to ``b`` and ``a`` respectively (``step(0) = 0``).
+- ``diag(v)`` as a factor of a matrix product: ``diag(v) @ X`` is ``v * X``
+  (each row of ``X`` scaled by an entry of ``v``) and ``X @ diag(v)`` is
+  ``X * v.T``. In a claim, ``diag(v) ⋅ X`` reads as ``diag(v) @ X``. A
+  ``diag`` anywhere else (alone, or under another function) is an error at
+  its caret: the notation has no square matrix built from a vector.
+
+None of these is a primitive of its own: later stages only see the
+rewritten trees.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Optional, Tuple
+
+from .expr import Binary, Call, Node, Num, Unary, walk
+from .lexer import Token
+
+COMPARISONS = (">=", "<=", ">", "<")
+"""The comparison operators, longest first (the lexer gives ``>=`` as ``>`` then ``=``)."""
+
+SUGAR_FUNCTIONS = {"max": 2, "min": 2, "diag": 1}
+"""Functions rewritten while parsing, with their number of arguments."""
+
+Pos = Optional[Tuple[int, int]]
+
+
+def _is_zero(node: Node) -> bool:
+    return isinstance(node, Num) and node.value == 0
+
+
+def _minus(a: Node, b: Node, pos: Pos) -> Node:
+    if _is_zero(b):
+        return a
+    return Unary("neg", b, pos=pos) if _is_zero(a) else Binary("-", a, b, pos=pos)
+
+
+def _step(x: Node, pos: Pos) -> Node:
+    return Call("step", (x,), pos=pos)
+
+
+def comparison(op: str, a: Node, b: Node, pos: Pos) -> Node:
+    """The 0/1 indicator of ``a OP b`` entry by entry, written with ``step``."""
+    if op == ">":
+        return _step(_minus(a, b, pos), pos)
+    if op == "<":
+        return _step(_minus(b, a, pos), pos)
+    not_below = _step(_minus(b, a, pos), pos) if op == ">=" else _step(_minus(a, b, pos), pos)
+    return Binary("-", Num(Fraction(1)), not_below, pos=pos)
+
+
+def sugar_call(name: str, args: Tuple[Node, ...], pos: Pos) -> Node:
+    """``max``/``min`` rewritten with ``relu``; ``diag`` kept as a marker for :func:`product`."""
+    if name == "diag":
+        return Call("diag", args, pos=pos)
+    a, b = args
+    if name == "max":
+        if _is_zero(a):
+            return Call("relu", (b,), pos=pos)
+        if _is_zero(b):
+            return Call("relu", (a,), pos=pos)
+        return Binary("+", b, Call("relu", (Binary("-", a, b, pos=pos),), pos=pos), pos=pos)
+    return Binary("-", a, Call("relu", (Binary("-", a, b, pos=pos),), pos=pos), pos=pos)
+
+
+def _diagonal(node: Node) -> Optional[Node]:
+    """The vector of ``diag(v)`` (or of its transpose, the same matrix), else None."""
+    while isinstance(node, Unary) and node.op == "T":
+        node = node.x
+    if isinstance(node, Call) and node.fn == "diag":
+        return node.args[0]
+    return None
+
+
+def product(op: str, left: Node, right: Node, pos: Pos, implicit: bool = False) -> Node:
+    """``left op right``, with a ``diag(v)`` factor of a matrix product written as a broadcast ``*``."""
+    if op in ("@", "dot"):
+        v = _diagonal(left)
+        if v is not None:
+            return Binary("*", v, right, pos=pos)
+        v = _diagonal(right)
+        if v is not None:
+            return Binary("*", left, Unary("T", v, pos=pos), pos=pos)
+    if implicit:
+        return Binary(op, left, right, pos=pos, implicit=True)
+    return Binary(op, left, right, pos=pos)
+
+
+def stray_diagonal(node: Node) -> Optional[Node]:
+    """A ``diag`` left over once the products are read: not a factor of a matrix product."""
+    for n in walk(node):
+        if isinstance(n, Call) and n.fn == "diag":
+            return n
+    return None
+
+
+class SugarReader:
+    """The parser's part for these spellings; expects the parser's ``tok``, ``i``, ``at_op``, ``error``,
+    ``pos``, ``src`` and ``expression``."""
+
+    def comparison(self, left: Node) -> Node:
+        """``(a > b)`` and the like, after ``a``: the 0/1 indicator, as :func:`comparison`."""
+        tok: Token = self.tok
+        self.i += 1
+        op = tok.text
+        if self.at_op("="):
+            self.i += 1
+            op += "="
+        if self.tok.kind == "END" or self.at_op(")"):
+            raise self.error(f"expected an expression after '{op}'")
+        right = self.expression()
+        if self.at_op(*COMPARISONS):
+            raise self.error("one comparison at a time: write (a < b) * (b < c)")
+        return comparison(op, left, right, self.pos(tok))
+
+    def no_stray_diagonal(self, node: Node) -> Node:
+        """``node``, or an error at a ``diag`` that is not a factor of a matrix product."""
+        stray = stray_diagonal(node)
+        if stray is not None:
+            raise self.src.error("diag(v) is read only as a factor of a matrix product "
+                                 "(diag(v) @ X is v * X, X @ diag(v) is X * v.T)", stray.pos or self.pos())
+        return node
