@@ -22,7 +22,6 @@ from .expr import (
     Call,
     Node,
     Num,
-    Pick,
     Ref,
     Step,
     Unary,
@@ -253,11 +252,7 @@ class ExpressionParser(RangeSumReader, SugarReader):
                 node = Unary("T", node, pos=self.pos(tok))
             elif tok.kind == "OP" and tok.text == "[":
                 self.i += 1
-                if self.tok.kind == "OP" and self.tok.text == "]":
-                    raise self.error("expected a class target inside '[ ]'")
-                index = self.expression()
-                self.expect_op("]", " to close '['")
-                node = Pick(node, index, pos=self.pos(tok))
+                node = self.index(node, tok)
             else:
                 return node
 

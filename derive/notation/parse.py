@@ -106,7 +106,7 @@ class LineParser(ExpressionParser):
                 raise self.error("declare a per-step symbol with the suffix _t (x_t), not a braced step", name)
             st.name, st.name_pos = name.text, self.pos(name)
             self.expect_op(":", f" after {name.text}")
-            if kind == "target" and self.tok.kind == "NAME" and self.tok.text == "class":
+            if kind in ("target", "input") and self.tok.kind == "NAME" and self.tok.text == "class":
                 self.i += 1
                 st.classes, pos = self.dim()
                 st.dim_pos = [pos]

@@ -9,6 +9,9 @@
   ``relu(z)``; otherwise ``max(a, b) = b + relu(a - b)`` and
   ``min(a, b) = a - relu(a - b)``, exact identities whose derivative at a tie
   goes to ``b`` and ``a`` respectively (``step(0) = 0``).
+- ``E[:, w]`` with ``w`` holding class numbers (an embedding lookup, the
+  columns of ``E`` that ``w`` names) is ``E @ onehot(w)``, and ``E[w, :]`` (the
+  rows) is ``onehot(w).T @ E``.
 - ``diag(v)`` as a factor of a matrix product: ``diag(v) @ X`` is ``v * X``
   (each row of ``X`` scaled by an entry of ``v``) and ``X @ diag(v)`` is
   ``X * v.T``. In a claim, ``diag(v) ⋅ X`` reads as ``diag(v) @ X``. A
@@ -24,7 +27,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Optional, Tuple
 
-from .expr import Binary, Call, Node, Num, Unary, walk
+from .expr import Binary, Call, Node, Num, Pick, Unary, walk
 from .lexer import Token
 
 COMPARISONS = (">=", "<=", ">", "<")
@@ -123,6 +126,27 @@ class SugarReader:
         if self.at_op(*COMPARISONS):
             raise self.error("one comparison at a time: write (a < b) * (b < c)")
         return comparison(op, left, right, self.pos(tok))
+
+    def index(self, node: Node, open_tok: Token) -> Node:
+        """After ``node[``: ``y[c]`` (class ``c`` of each column), ``E[:, w]`` or ``E[w, :]`` (a lookup)."""
+        if self.at_op("]"):
+            raise self.error("expected a class target inside '[ ]'")
+        columns = self.at_op(":")
+        if columns:
+            self.i += 1
+            self.expect_op(",", " after ':' (as in E[:, w_t], the columns of E that w_t names)")
+        index = self.expression()
+        rows = not columns and self.at_op(",")
+        if rows:
+            self.i += 1
+            self.expect_op(":", " after ',' (as in E[w_t, :], the rows of E that w_t names)")
+        self.expect_op("]", " to close '['")
+        pos = self.pos(open_tok)
+        if columns:
+            return Binary("@", node, Call("onehot", (index,), pos=pos), pos=pos)
+        if rows:
+            return Binary("@", Unary("T", Call("onehot", (index,), pos=pos), pos=pos), node, pos=pos)
+        return Pick(node, index, pos=pos)
 
     def no_stray_diagonal(self, node: Node) -> Node:
         """``node``, or an error at a ``diag`` that is not a factor of a matrix product."""
