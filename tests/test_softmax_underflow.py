@@ -1,9 +1,11 @@
-"""The softmax + cross-entropy shortcut whatever the softmax's argument: finite gradients when a probability underflows.
+"""The softmax + cross-entropy shortcut whatever the softmax's argument: finite gradients and loss when a probability underflows.
 
 ``y_t = softmax(W_hy @ h_t + b_y)`` once fell back to the chain through
 ``dL/dy_t = -1 / y_t[c_t]``, which is infinite when ``y_t[c_t]`` underflows
 to 0 and made every gradient NaN.  The derivation now carries
 ``y_t - onehot(c_t)`` into the softmax's argument, as it does for a named one.
+The generated loss reads ``log(y_t[c_t])`` from the argument's log-softmax
+where ``y_t[c_t]`` underflows, so the loss is finite too.
 """
 
 from __future__ import annotations
@@ -61,15 +63,21 @@ def test_gradients_stay_finite_when_the_probability_of_the_class_underflows(styl
     params = {"W_xh": rng.normal(size=(3, 2)), "W_hh": rng.normal(size=(3, 3)) * 0.5,
               "W_hy": rng.normal(size=(4, 3)), "b_y": np.array([[0.0], [800.0], [0.0], [0.0]])}
     data = {"x": rng.normal(size=(3, 2, 1)), "c": np.zeros((3, 1), dtype=int)}  # class 0: exp(-800) is 0.0
-    with np.errstate(divide="ignore"):  # the loss itself, -log(0), is inf: docs/limitations.md
+    with np.errstate(divide="raise", over="raise", invalid="raise"):
         loss, grads = module.loss_and_gradients(params, data)
-    assert loss == np.inf
+        assert module.loss(params, data) == loss
     assert all(np.all(np.isfinite(g)) for g in grads.values()), {k: g for k, g in grads.items()}
     # an independent reference: the stable softmax of the argument, minus the one-hot target, summed over t
+    # and the loss from the log-softmax of the argument (finite: y_t[c_t] underflows, its log does not)
     h = np.zeros((3, 1))
     expected_b = np.zeros((4, 1))
+    expected_loss = 0.0
     for t in range(3):
         h = np.tanh(params["W_xh"] @ data["x"][t] + params["W_hh"] @ h)
-        p = _stable_softmax(params["W_hy"] @ h + params["b_y"])
+        o = params["W_hy"] @ h + params["b_y"]
+        p = _stable_softmax(o)
         expected_b += p - np.eye(4)[:, [0]]
+        expected_loss -= (o[0, 0] - o.max()) - np.log(np.exp(o - o.max()).sum())
     np.testing.assert_allclose(grads["b_y"], expected_b, rtol=1e-12, atol=1e-12)
+    assert np.isfinite(loss) and loss > 2000
+    assert loss == pytest.approx(expected_loss, rel=1e-13)

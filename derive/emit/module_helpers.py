@@ -35,6 +35,16 @@ def _pick(a, classes):
     return a[classes, np.arange(a.shape[1])][None, :]
 
 
+def _log_pick(p, classes, logits):
+    """log p[c] in each column of p = softmax(logits); where p[c] underflows, from the logits (log-softmax)."""
+    picked = _pick(p, classes)
+    if (np.abs(picked) >= np.finfo(float).tiny).all():
+        return np.log(picked)
+    a = logits()
+    a = a - a.real.max(axis=0, keepdims=True)
+    return _pick(a - np.log(np.exp(a).sum(axis=0, keepdims=True)), classes)
+
+
 CHECK_FINITE = True
 
 
@@ -234,6 +244,16 @@ def _onehot_s(classes, n):
 def _pick_s(a, classes):
     """Stacked pick: a (T, n, B), classes (T, B) -> (T, 1, B)."""
     return a[np.arange(a.shape[0])[:, None], classes, np.arange(a.shape[2])[None, :]][:, None, :]
+
+
+def _log_pick_s(p, classes, logits):
+    """_log_pick of every step of a stacked (T, n, B) p at once."""
+    picked = _pick_s(p, classes)
+    if (np.abs(picked) >= np.finfo(float).tiny).all():
+        return np.log(picked)
+    a = logits()
+    a = a - a.real.max(axis=-2, keepdims=True)
+    return _pick_s(a - np.log(np.exp(a).sum(axis=-2, keepdims=True)), classes)
 
 
 def _tsum_matmul(a, b):

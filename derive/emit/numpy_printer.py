@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
+from ..calculus.matrix import softmax_argument
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from ..notation.printer import BINARY_PREC, PREC_POSTFIX, NotationPrinter
 from .hygiene import size_placeholder, symbol_placeholder
@@ -121,7 +124,20 @@ class NumPyPrinter(NotationPrinter):
     def print_Pick(self, node: Pick) -> str:
         return f"_pick({self.print(node.x)}, {self.print(node.cls)})"
 
+    def log_pick(self, node: Call, helper: str = "_log_pick") -> Optional[str]:
+        """``log(y[c])`` with ``y = softmax(o)``: finite where ``y[c]`` underflows, from ``o``; else None."""
+        arg = node.args[0]
+        if node.fn != "log" or not isinstance(arg, Pick) or not isinstance(arg.x, Ref):
+            return None
+        logits = softmax_argument(self.model, arg.x)
+        if logits is None or self.one_by_one(arg.x):
+            return None
+        return f"{helper}({self.print(arg.x)}, {self.print(arg.cls)}, lambda: {self.print(logits)})"
+
     def print_Call(self, node: Call) -> str:
+        code = self.log_pick(node)
+        if code is not None:
+            return code
         if node.fn == "onehot":
             cls = node.args[0]
             rows = self.model.symbols[cls.name].classes

@@ -85,6 +85,9 @@ class StackedPrinter(FastPrinter):
     def print_Call(self, node: Call) -> str:
         if not self.stacked(node):
             return super().print_Call(node)
+        code = self.log_pick(node, "_log_pick_s")
+        if code is not None:
+            return code
         arg = node.args[0]
         if node.fn == "onehot":
             rows = self.model.symbols[arg.name].classes
