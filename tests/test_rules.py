@@ -100,3 +100,17 @@ def test_broadcast_operand_under_a_reduction(expr):
     model = load_text(HEADER + f"L = {expr}\n", "broadcast.rnn")
     proof = prove_at(derive_matrix(model), {"H": 2, "K": 3}, seed=1)
     assert proof.holds, [line.failures for line in proof.lines]
+
+
+def test_equal_terms_of_one_adjoint_are_written_once_with_their_count():
+    from derive.calculus.matrix import derive_matrix
+    from derive.calculus.prove import prove
+    from derive.model.build import load_text
+    from derive.notation.printer import show
+    text = ("size H = 3, T = 3\nparam W : H x H\nparam U : H x H\nstate h_t : H x 1 = 0\n"
+            "h_t = tanh(W @ h_{t-1} + U @ h_{t-1})\nL = sum(h_T * h_T * h_T)\n")
+    derivation = derive_matrix(load_text(text, "cube.rnn"))
+    terms = [show(t.expr) for t in derivation.adjoints["h_t"].terms]
+    assert terms.count("3 * (h_T * h_T)") == 1 and "h_T * h_T" not in terms
+    assert len(terms) == 3  # the loss's term, and the recurrent terms through W and U (not equal: kept apart)
+    assert prove(derivation, seed=0).holds

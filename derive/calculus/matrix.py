@@ -10,6 +10,7 @@ recurrent term of ``dL/dh_t`` with ``t`` shifted forward.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Dict, List, Optional
 
 from ..model.model import Equation, Model
@@ -235,6 +236,15 @@ def _substitute(expr: Node, constants: Dict[str, Node]) -> Node:
     return transform(expr, sub)
 
 
+def _merge_repeats(terms: List[Term], model: Model) -> List[Term]:
+    """Equal terms as one, times their count: ``d(h_T * h_T)/dh_T`` is ``2 * h_T``, not ``h_T + h_T``."""
+    counts: Dict[Term, int] = {}
+    for t in terms:
+        counts[t] = counts.get(t, 0) + 1
+    return [t if k == 1 else replace(t, expr=simplify(Binary("*", Num(Fraction(k)), t.expr), model))
+            for t, k in counts.items()]
+
+
 def derive_matrix(model: Model) -> MatrixDerivation:
     """Run the matrix reverse sweep and tidy each adjoint.
 
@@ -263,7 +273,7 @@ def derive_matrix(model: Model) -> MatrixDerivation:
             expr = simplify(_substitute(t.expr, constants), model)
             if not (isinstance(expr, Num) and expr.value == 0):
                 out.append(replace(t, expr=expr))
-        return out
+        return _merge_repeats(out, model)
 
     result = MatrixDerivation(model)
     for name in raw:

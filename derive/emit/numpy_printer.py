@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from ..calculus.matrix import softmax_argument
@@ -132,7 +133,10 @@ class NumPyPrinter(NotationPrinter):
         logits = softmax_argument(self.model, arg.x)
         if logits is None or self.one_by_one(arg.x):
             return None
-        return f"{helper}({self.print(arg.x)}, {self.print(arg.cls)}, lambda: {self.print(logits)})"
+        code = self.print(logits)
+        # called at once, but linters want the loop's t bound
+        head = "lambda t=t:" if re.search(r"\bt\b", code) else "lambda:"
+        return f"{helper}({self.print(arg.x)}, {self.print(arg.cls)}, {head} {code})"
 
     def print_Call(self, node: Call) -> str:
         code = self.log_pick(node)
