@@ -58,6 +58,8 @@ def test_range_sums_are_checked_like_any_claim(tmp_path):
     ("sum_{t=1}^{t} h_t", 29, "names t, the sum's own letter"),
     ("sum_{k=1}^{t} sum_{j=1}^{k} h_j", 32, "a range sum inside a range sum"),
     ("sum_{k=1}^{t}", 31, "expected the summand after the range sum"),
+    ("sum_{kk=1}^{t} h_{kk}", 18, "cannot read the range sum sum_{kk=1}: it takes one letter"),
+    ("sum_{k=1} h_k", 18, "cannot read the range sum sum_{k=1}: it takes one letter, a lower bound and an upper"),
 ])
 def test_a_malformed_range_sum_is_an_error_at_its_caret(tmp_path, rhs, column, words):
     path = tmp_path / "bad.claims"

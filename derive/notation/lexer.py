@@ -26,6 +26,8 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 IDENT = re.compile(_IDENT)
 CARET_T = re.compile(r"\^\s*(?:T|\{\s*T\s*\})(?![A-Za-z0-9_{])")
 """``W^T`` and ``W^{T}``: the transpose (the notes' spelling), never a power of the size T."""
+RANGE_HEAD = re.compile(r"(?:sum|Σ)_\{[^}]*\}")
+"""The head of a range sum that :data:`STEP_RANGE` could not read (``sum_{kk=1}``, ``sum_{k}``)."""
 STEP_RANGE = re.compile(r"(?:sum|Σ)_\{\s*([A-Za-z])\s*=\s*([^{}=]*?)\s*\}\s*\^\s*(?:\{([^{}]*)\}|([A-Za-z0-9]+))")
 """A range sum's head in a claim: ``sum_{k=1}^{t}`` (also ``Σ_{k=1}^{T}``, ``sum_{k=2}^T``)."""
 
@@ -85,6 +87,9 @@ def tokenize(line: str, lineno: int, src: SourceText, claims: bool = False) -> L
                                 upper=upper, upper_col=upper_col))
             i = m.end()
             continue
+        if claims and ch in "sΣ" and (m := RANGE_HEAD.match(line, i)):
+            raise src.error(f"cannot read the range sum {m.group()}: it takes one letter, a lower bound and "
+                            "an upper bound, as in sum_{k=1}^{t} or sum_{t=2}^{T}", (lineno, i + 1))
         if ch == "Σ" and line.startswith("Σ_t", i):
             tokens.append(Token("NAME", "sum_t", i + 1))
             i += 3
