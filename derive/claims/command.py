@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TextIO
+from typing import Optional, TextIO
 
 from ..errors import InputError
 from ..limits import COMMAND_SECONDS
@@ -56,8 +56,25 @@ def run_check(path: str, as_json: bool, out: TextIO, err: TextIO, *, allow_model
     for claim in notes.claims:
         if claim.error is not None:
             print(claim.error.format(), file=err)
-    results = check_file(notes, progress=err, claim_seconds=claim_seconds, seconds=seconds,
-                         started=started)
+    results, limits = check_and_report(notes, err, claim_seconds, seconds, max_claims, started, debug)
+    if as_json:
+        json.dump(json_document(notes, results, limits), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(listing(notes, results))
+    return exit_status(results)
+
+
+def check_and_report(notes, err: TextIO, claim_seconds: Optional[float], seconds: Optional[float],
+                     max_claims: int, started: float, debug: bool):
+    """Check a file's claims, say on ``err`` which a bug of derive's stopped; the results and the limits used.
+
+    Returns
+    -------
+    (list of Result, dict)
+        The verdicts, and the limits as the JSON document states them.
+    """
+    results = check_file(notes, progress=err, claim_seconds=claim_seconds, seconds=seconds, started=started)
     for r in results:
         if r.internal:
             print(f"derive: internal error while checking line {r.claim.line}, please report it with the "
@@ -66,9 +83,4 @@ def run_check(path: str, as_json: bool, out: TextIO, err: TextIO, *, allow_model
                 print(r.internal, file=err)
     limits = {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
               "seconds": seconds, "max_claims": max_claims}
-    if as_json:
-        json.dump(json_document(notes, results, limits), out, indent=2, ensure_ascii=False)
-        out.write("\n")
-    else:
-        out.write(listing(notes, results))
-    return exit_status(results)
+    return results, limits

@@ -74,23 +74,35 @@ def listing(notes, results: list) -> str:
                      "the transpose of this tool's (a row where ours is a column); each such claim's repair gives "
                      "it in denominator layout")
     for r in results:
-        c = r.claim
         lines.append("")
-        lines.append(f"{notes.path}:{c.line}:{c.column}: {HEADINGS[r.verdict]}: {c.text}")
-        if r.verdict == "error" and c.error is not None:
-            lines.append(_indent(c.error.format()))
-            continue
-        lines.append(f"    {r.explanation}")
-        if r.verdict not in ("holds",) and r.truth and r.truth not in r.explanation:
-            lines.append(f"    truth: {r.truth}")
-        terms = getattr(r, "truth_terms", None)
-        if r.verdict not in ("holds",) and terms and terms not in r.explanation:
-            lines.append(f"    truth, as derived terms (not written as a claim): {terms}")
-        if r.repair and r.repair not in r.explanation:
-            lines.append(f"    repair ({r.repair_edit}): {r.repair}")
+        lines += claim_block(notes.path, r)
     lines.append("")
     lines.append(summary_line(results))
     return "\n".join(lines) + "\n"
+
+
+def claim_block(path: str, r, text: str | None = None, notes: list[str] = ()) -> list[str]:
+    """One claim's lines in the listing: its place and verdict, then the explanation, truth and repair.
+
+    ``text`` replaces the claim's own text in the first line, and ``notes``
+    come right under it (notes mode shows the equation as written, then the
+    claim it was read as and the readings).
+    """
+    c = r.claim
+    lines = [f"{path}:{c.line}:{c.column}: {HEADINGS[r.verdict]}: {c.text if text is None else text}"]
+    lines += [f"    {note}" for note in notes]
+    if r.verdict == "error" and c.error is not None:
+        lines.append(_indent(c.error.format()))
+        return lines
+    lines.append(f"    {r.explanation}")
+    if r.verdict not in ("holds",) and r.truth and r.truth not in r.explanation:
+        lines.append(f"    truth: {r.truth}")
+    terms = getattr(r, "truth_terms", None)
+    if r.verdict not in ("holds",) and terms and terms not in r.explanation:
+        lines.append(f"    truth, as derived terms (not written as a claim): {terms}")
+    if r.repair and r.repair not in r.explanation:
+        lines.append(f"    repair ({r.repair_edit}): {r.repair}")
+    return lines
 
 
 def result_dict(r) -> dict:

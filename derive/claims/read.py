@@ -47,6 +47,8 @@ class Claim:
     source_line: str = ""
     error: InputError | None = None
     """Set when the line does not parse or resolve; ``lhs`` and ``rhs`` are then None."""
+    fixed_T: bool = False
+    """Check at the file's T whatever the claim names (notes whose loss is at a fixed step, ``L2``)."""
 
 
 @dataclass
@@ -278,6 +280,24 @@ def _split_claim_lines(src: SourceText, max_claims: int):
     return parsed, rest
 
 
+def read_claim_line(src: SourceText, lineno: int, resolver: ClaimResolver) -> Claim:
+    """Parse and resolve the ``claim`` line ``lineno`` of ``src`` (notes mode builds such lines).
+
+    Raises
+    ------
+    InputError
+        When the line does not parse or resolve.
+    """
+    raw = src.lines[lineno - 1]
+    line = strip_comment(raw)
+    if len(line) > MAX_LINE:
+        raise src.error(f"line too long: {len(line):,} characters (at most {MAX_LINE:,})", (lineno, MAX_LINE + 1))
+    tokens = tokenize(line, lineno, src, claims=True)
+    st = LineParser(tokens, lineno, src).statement(tokens[0], raw)
+    return Claim(st.pos[0], st.pos[1], _claim_body(raw), resolver.derivative(st.lhs), resolver.tree(st.expr),
+                 raw)
+
+
 def read_claims(path: str, allow_model_path: bool = False, max_claims: int = MAX_CLAIMS) -> ClaimsFile:
     """Parse and resolve a claims file.
 
@@ -349,6 +369,8 @@ def read_claims(path: str, allow_model_path: bool = False, max_claims: int = MAX
 
 def uses_fixed_step(claim: Claim) -> bool:
     """Whether a claim names a fixed step (``h_2``, ``(t = 2)``, ``L_2``) so T matters."""
+    if claim.fixed_T:
+        return True
     nodes = [claim.lhs] + list(walk(claim.rhs))
     for n in nodes:
         steps = []
