@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("derivation", "speed", "all-cores", "verification", "memory")
+SECTIONS = ("derivation", "speed", "all-cores", "verification", "memory", "cache")
 
 
 def parse(argv):
@@ -38,7 +38,9 @@ def main(argv=None) -> int:
             print("warning: NumPy is already loaded; --blas-threads may not take effect", file=sys.stderr)
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
-    from bench import all_cores, derivation_cost, gradient_speed, memory, verification_cost
+    # every section times the work itself, never a cached answer; the cache section runs its own processes
+    os.environ["DERIVE_NO_CACHE"] = "1"
+    from bench import all_cores, cache_speed, derivation_cost, gradient_speed, memory, verification_cost
     from bench.common import machine_lines
 
     sections = args.only or list(SECTIONS)
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
                "speed": (lambda: gradient_speed.run(args.quick), gradient_speed.markdown),
                "all-cores": (lambda: all_cores.run(args.quick), all_cores.markdown),
                "verification": (lambda: verification_cost.run(args.quick), verification_cost.markdown),
-               "memory": (lambda: memory.run(args.quick), memory.markdown)}
+               "memory": (lambda: memory.run(args.quick), memory.markdown),
+               "cache": (lambda: cache_speed.run(args.quick), cache_speed.markdown)}
     for name in sections:
         t0 = time.perf_counter()
         print(f"bench: {name} ...", file=sys.stderr, flush=True)

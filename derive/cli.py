@@ -123,6 +123,12 @@ def _add_seconds(parser: argparse.ArgumentParser) -> None:
                              "with status 2 and writes nothing")
 
 
+def _add_no_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-cache", action="store_true",
+                        help="compute the derivation and proof afresh: neither read nor write the on-disk "
+                             "cache (docs/cache.md; DERIVE_NO_CACHE=1 does the same)")
+
+
 def _add_memory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", type=_positive_gib, default=MEMORY_GIB, metavar="GIB",
                         help=f"most memory one complex-step pass may take, as estimated from the sizes "
@@ -138,6 +144,11 @@ def _positive_count(text: str) -> int:
 
 def cmd_check(args) -> int:
     if args.summary is None and len(args.notes) == 1 and not os.path.isdir(args.notes[0]):
+        from .claims.notes_command import is_notes, run_notes_check
+        if is_notes(args.notes[0], args.model, args.as_notes):
+            return run_notes_check(args.notes[0], args.json, sys.stdout, sys.stderr, model=args.model,
+                                   allow_model_path=args.allow_model_path, claim_seconds=args.claim_seconds,
+                                   seconds=args.seconds, max_claims=args.max_claims, debug=args.debug)
         from .claims.command import run_check
         return run_check(args.notes[0], args.json, sys.stdout, sys.stderr, allow_model_path=args.allow_model_path,
                          claim_seconds=args.claim_seconds, seconds=args.seconds, max_claims=args.max_claims,
@@ -145,6 +156,12 @@ def cmd_check(args) -> int:
     if args.json and args.summary not in (None, "json"):
         print(f"derive: error: --json asks for --summary json, not --summary {args.summary}", file=sys.stderr)
         return 2
+    if args.model or args.as_notes:
+        print("derive: error: --model and --notes check one notes file, not several files or a folder",
+              file=sys.stderr)
+        return 2
+    from .cache import preflight
+    preflight()  # an unusable cache folder is said once, not once a file
     from .claims.grading import GradeOptions
     from .claims.grading_command import run_grading
     options = GradeOptions(allow_model_path=args.allow_model_path, claim_seconds=args.claim_seconds,
@@ -153,12 +170,26 @@ def cmd_check(args) -> int:
                        options, jobs=args.jobs, debug=args.debug)
 
 
+def cmd_against(args) -> int:
+    from .against.command import Options, run_against
+    routes = [x for x in (args.impl, args.write_case, args.gradients) if x is not None]
+    if len(routes) != 1:
+        print("derive: error: derive against takes one of IMPL, --write-case DIR or --gradients DIR",
+              file=sys.stderr)
+        return 2
+    options = Options(args.model, impl=args.impl, write_case=args.write_case, gradients=args.gradients,
+                      sizes=parse_sizes(args.size), seed=args.seed, mapping=args.mapping, rtol=args.rtol,
+                      atol=args.atol, sweep=not args.no_sweep, name=not args.no_name, sweep_cases=args.sweep_cases)
+    return run_against(options, args.json, sys.stdout, sys.stderr)
+
+
 def cmd_report(args) -> int:
     from .report.run import run_report
     entries = None if args.entries is None or args.entries == "all" else int(args.entries)
     return run_report(args.source, args.output, args.seed, sys.stdout, sys.stderr,
                       sizes=parse_sizes(args.size) or None, entries=entries,
-                      allow_model_path=args.allow_model_path, memory_limit=int(args.memory * 2 ** 30))
+                      allow_model_path=args.allow_model_path, memory_limit=int(args.memory * 2 ** 30),
+                      against=args.against, mapping=args.mapping)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the proof's class targets and witness")
     s.add_argument("--no-proof", action="store_true", help="skip the symbolic proof")
     _add_seconds(s)
+    _add_no_cache(s)
     s.set_defaults(fn=cmd_show)
     c = sub.add_parser("code", help="emit the NumPy module")
     c.add_argument("model")
@@ -190,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     _add_memory(v)
     _add_seconds(v)
+    _add_no_cache(v)
     v.set_defaults(fn=cmd_verify)
     k = sub.add_parser("check", help="check a hand derivation claim by claim, or grade a class's files")
     k.add_argument("notes", nargs="+", metavar="PATH",
@@ -211,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default {COMMAND_SECONDS:g}); claims left are undecided")
     k.add_argument("--max-claims", type=_positive_count, default=500, metavar="N",
                    help="most claims one file may hold (default 500); more is an input error")
+    k.add_argument("--model", default=None, metavar="MODEL",
+                   help="read PATH as notes written freely (dL2/dWhh = ..., Whh, h2, one_hot, ...) and check "
+                        "them against MODEL, a built-in name or a model file in the notes' folder (see docs/check.md, "
+                        "'Notes as written'); without it, notes name their model on a line 'model NAME'")
+    k.add_argument("--notes", dest="as_notes", action="store_true",
+                   help="read PATH as notes, not as a claims file (the default for a file not named *.claims "
+                        "that has no line starting with 'claim')")
+    _add_no_cache(k)
     k.set_defaults(fn=cmd_check)
     r = sub.add_parser("report", help="LaTeX derivation report (.tex or .pdf)")
     r.add_argument("source")
@@ -222,8 +263,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_memory(r)
     r.add_argument("--allow-model-path", action="store_true",
                    help="a claims file's 'model PATH' may name an absolute path or a file outside its folder")
+    r.add_argument("--against", metavar="IMPL_OR_DIR", default=None,
+                   help="end the report with derive against's findings on your implementation: "
+                        "impl.py:function (IMPORTED AND RUN) or a case directory your program answered")
+    r.add_argument("--mapping", metavar="FILE", default=None, help="the mapping file of --against (docs/against.md)")
     _add_seconds(r)
+    _add_no_cache(r)
     r.set_defaults(fn=cmd_report)
+    a = sub.add_parser("against", help="check your own backward pass against the derivation",
+                       description="Compare your implementation's loss and gradients with derive's, say which "
+                                   "parameters and entries are wrong, from which sequence length, and name the "
+                                   "slip. IMPL (path/to/impl.py:function or package.module:function) is IMPORTED "
+                                   "AND RUN: it is your code, with your rights. The file route (--write-case, "
+                                   "then --gradients) runs nothing. See docs/against.md.")
+    a.add_argument("model")
+    a.add_argument("impl", nargs="?", default=None,
+                   help="your function: path/to/impl.py:function or package.module:function (this runs it)")
+    a.add_argument("--write-case", metavar="DIR", help="write a case (parameters and data) to DIR for your program")
+    a.add_argument("--gradients", metavar="DIR", help="compare the loss and gradients your program wrote in DIR")
+    a.add_argument("--sweep-cases", action="store_true",
+                   help="with --write-case: also write the case cut to T = 1, 2, ... in DIR/sweep/T1 ..., "
+                        "for the T sweep of the file route")
+    a.add_argument("--size", help="sizes of the case, e.g. H=8,T=5 (default: the model's)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the case's random parameters and data")
+    a.add_argument("--mapping", metavar="FILE", help="your names, layout and stacked matrices (docs/against.md)")
+    a.add_argument("--rtol", type=_positive("a relative tolerance", 1.0), default=1e-6,
+                   help="relative tolerance of an entry (default 1e-6)")
+    a.add_argument("--atol", type=_positive("an absolute tolerance", 1.0), default=1e-9,
+                   help="absolute tolerance of an entry, times the largest gradient entry (default 1e-9)")
+    a.add_argument("--no-sweep", action="store_true", help="skip the T sweep")
+    a.add_argument("--no-name", action="store_true", help="skip naming the slip")
+    a.add_argument("--json", action="store_true")
+    _add_seconds(a)
+    a.set_defaults(fn=cmd_against)
     return p
 
 
@@ -249,6 +321,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if getattr(args, "seed", 0) < 0:
         print(f"derive: error: --seed takes a whole number of at least 0, not {args.seed}", file=sys.stderr)
         return 2
+    if hasattr(args, "no_cache"):
+        from .cache import set_enabled
+        set_enabled(False if args.no_cache else None)  # None: as DERIVE_NO_CACHE says
     seconds = None if args.command == "check" else args.__dict__.get("seconds")
     try:
         with time_limit(seconds):

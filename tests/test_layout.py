@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "derive"
 STAGES = ["base", "notation", "model", "calculus", "emit", "numeric", "verify", "claims", "against", "report", "api", "top"]
 """The pipeline from bottom to top; a module may import its own stage and the stages below it."""
 
-BASE = {"derive", "derive.errors", "derive.files", "derive.limits"}
+BASE = {"derive", "derive.errors", "derive.files", "derive.limits", "derive.cache"}
 TOP = {"derive.cli", "derive.__main__"}
 
 MAX_MODULE_LINES = 500

@@ -181,7 +181,7 @@ def test_verify_fewer_complex_step_entries():
     count = {(r.check, r.parameter): r.entries for r in result.rows}
     assert count[("central", "W_hh")] == 6 and count[("complex", "W_hh")] == 2
     assert count[("complex", "b_y")] == 2 and result.passed
-    assert result.forward_passes["complex step"] == 2 * 6  # 5 parameters and h_0
+    assert result.forward_passes["complex step"] == 2 * 7  # 5 parameters, h_0 and the input x
     assert "complex step at 2 of them" in result.notes[-1]
 
 

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
+from ..cache import using as using_cache
 from ..errors import InputError
 from ..limits import COMMAND_SECONDS
 from .claims_source import read_notes
@@ -91,7 +92,7 @@ def _proof_at(p) -> ProofAtSizes:
 
 
 def derive(model: Model | str | os.PathLike, proof: bool = False, seed: int = 0,
-           progress: Callable[[str], None] | None = None) -> Derivation:
+           progress: Callable[[str], None] | None = None, cache: bool = True) -> Derivation:
     """Derive every gradient of a model in matrix form and, when asked, prove it (``derive show``).
 
     Parameters
@@ -105,6 +106,10 @@ def derive(model: Model | str | os.PathLike, proof: bool = False, seed: int = 0,
         Seed of the proof's class targets and numeric witness (``--seed``).
     progress : callable, optional
         Called with a line of text before each size of the proof.
+    cache : bool
+        Read the proof from the on-disk cache when an unchanged model was
+        proved before, and store it there (docs/cache.md); False proves
+        afresh (``--no-cache``).
 
     Returns
     -------
@@ -125,7 +130,8 @@ def derive(model: Model | str | os.PathLike, proof: bool = False, seed: int = 0,
     m = _model_of(model)
     ir = _ir(m)
     matrix = derive_matrix(ir)
-    proved = prove(matrix, seed=seed, progress=progress) if proof else None
+    with using_cache(cache):
+        proved = prove(matrix, seed=seed, progress=progress) if proof else None
     equations = tuple(Equation(eq.number, f"{ir.display(eq.name, Step('rel', 0) if eq.per_step else None)}"
                                f" = {show(eq.expr)}", shape_text(ir.symbols[eq.name].shape))
                       for eq in ir.equations)
@@ -212,7 +218,7 @@ def _entry_counts(entries, ir, sizes) -> tuple[int | None, int | None]:
 
 def verify_gradients(model: Model | str | os.PathLike, sizes: Mapping[str, int] | None = None,
                      seed: int = 0, entries: int | str | None = None, memory_gib: float = MEMORY_GIB,
-                     source: str | None = None) -> Verification:
+                     source: str | None = None, cache: bool = True) -> Verification:
     """Check the generated gradient code numerically (``derive verify``).
 
     Parameters
@@ -235,6 +241,10 @@ def verify_gradients(model: Model | str | os.PathLike, sizes: Mapping[str, int] 
         A module to check instead of the generated one (an edited copy of
         :attr:`GeneratedCode.source`, say); an exception it raises is a
         mismatch, not an error.
+    cache : bool
+        Read the exact derivation at its random point from the on-disk
+        cache when an unchanged model was verified before, and store it
+        there (docs/cache.md); False derives afresh (``--no-cache``).
 
     Returns
     -------
@@ -260,8 +270,9 @@ def verify_gradients(model: Model | str | os.PathLike, sizes: Mapping[str, int] 
     ir = _ir(_model_of(model))
     chosen = sizes_for(ir, given)
     count, complex_count = _entry_counts(entries, ir, chosen)
-    result = verify(ir, derive_matrix(ir), chosen, seed=seed, entries=count, complex_entries=complex_count,
-                    memory_limit=int(memory_gib * 2 ** 30), source=source)
+    with using_cache(cache):
+        result = verify(ir, derive_matrix(ir), chosen, seed=seed, entries=count, complex_entries=complex_count,
+                        memory_limit=int(memory_gib * 2 ** 30), source=source)
     doc = json.loads(json.dumps(result.to_json()))
     return make(Verification, doc, text=format_result(result),
                  rows=tuple(make(GradientCheck, r) for r in doc["rows"]),
@@ -274,7 +285,7 @@ def verify_gradients(model: Model | str | os.PathLike, sizes: Mapping[str, int] 
 def check_claims(source: str | os.PathLike, model: Model | str | os.PathLike | None = None, *,
                  allow_model_path: bool = False, claim_seconds: float | None = None,
                  seconds: float | None = COMMAND_SECONDS, max_claims: int = 500,
-                 progress=None) -> ClaimsCheck:
+                 progress=None, cache: bool = True) -> ClaimsCheck:
     """Check every claim of a hand derivation (``derive check``).
 
     Parameters
@@ -299,6 +310,10 @@ def check_claims(source: str | os.PathLike, model: Model | str | os.PathLike | N
         The most claims the file may hold.
     progress : text stream, optional
         Where to say which claim is being checked (``derive check`` uses stderr).
+    cache : bool
+        Reuse, from the on-disk cache, what an earlier check of the same
+        model and claims stored (docs/cache.md); False checks afresh
+        (``--no-cache``).
 
     Returns
     -------
@@ -318,8 +333,9 @@ def check_claims(source: str | os.PathLike, model: Model | str | os.PathLike | N
     from ..claims.verdicts import check_file
     started = time.monotonic()
     notes = read_notes(source, None if model is None else _model_of(model), allow_model_path, max_claims)
-    results = check_file(notes, progress=progress, claim_seconds=claim_seconds, seconds=seconds,
-                         started=started)
+    with using_cache(cache):
+        results = check_file(notes, progress=progress, claim_seconds=claim_seconds, seconds=seconds,
+                             started=started)
     limits = {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
               "seconds": seconds, "max_claims": max_claims}
     doc = json.loads(json.dumps(json_document(notes, results, limits), ensure_ascii=False))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from ..model.model import Equation, Model
 from ..notation.expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step, adjoint_refs, shift_steps, transform,
@@ -74,6 +74,7 @@ class MatrixDerivation:
         """Quantities in the order the backward pass computes them."""
         names = [eq.name for eq in reversed(self.model.equations)]
         names += [s.name for s in self.model.params]
+        names += [s.name for s in self.model.differentiable_inputs]
         return [n for n in names if n in self.adjoints]
 
 
@@ -185,7 +186,7 @@ class ReverseSweep:
 
     def leaf(self, ref: Ref, G: Node, per_step: bool, source: str, fused=False, log_pick=False):
         sym = self.model.symbols[ref.name]
-        if sym.kind not in ADJOINT_KINDS:
+        if sym.kind not in ADJOINT_KINDS and not (sym.kind == "input" and sym.classes is None):
             return
         step = ref.step
         if step is None:
@@ -294,6 +295,19 @@ def derive_matrix(model: Model) -> MatrixDerivation:
         result.adjoints.setdefault(sym.name, Adjoint(sym.name, []))
     result.constants = constants
     return result
+
+
+def adjoints_read_from(derivation: MatrixDerivation, names) -> Set[str]:
+    """The adjoints of ``names`` and every adjoint their terms read, and theirs in turn."""
+    todo = list(names)
+    seen: Set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in derivation.adjoints:
+            continue
+        seen.add(name)
+        todo += [a.name for t in derivation.adjoints[name].terms for a in adjoint_refs(t.expr)]
+    return seen
 
 
 def in_range(term: Term, t: Optional[int], T: int) -> bool:

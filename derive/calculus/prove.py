@@ -27,6 +27,7 @@ import sympy
 from ..model.model import Model
 from ..model.sizes import constant_sizes, first_fitting, smallest_T
 from ..notation.expr import Adj, Call
+from .cache_keys import cached_for_model, sizes_key
 from .entries import Mat, elementwise, zeros
 from .exact import ExactAdjoints, Unrolled, reverse_sweep, unroll
 from .matrix import MatrixDerivation, Term, in_range
@@ -402,10 +403,28 @@ def prove(derivation: MatrixDerivation, size_list: Optional[List[Dict[str, int]]
 
     The forms before any softmax + cross-entropy simplification are proved
     too, so the simplification itself is checked.  ``progress``, if given,
-    is called with a line of text before each size.
+    is called with a line of text before each size.  The proof is kept in
+    the on-disk cache (:mod:`derive.cache`) under the model's canonical text,
+    the sizes, the seed and the derivation's terms; a later call with the
+    same reads it (its ``seconds`` are then those of the first).
     """
     size_list = size_list or default_proof_sizes(derivation.model)
     say = progress or (lambda message: None)
+    parts = (tuple(sizes_key(s) for s in size_list), seed, repr(list(derivation.adjoints.values())),
+             repr(derivation.constants))
+    computed = []
+
+    def compute() -> Proof:
+        computed.append(True)
+        return _prove(derivation, size_list, seed, say)
+
+    proof = cached_for_model("prove", derivation.model, parts, compute)
+    if not computed:
+        say("the proof at every size was read from the cache (--no-cache proves again)")
+    return proof
+
+
+def _prove(derivation: MatrixDerivation, size_list: List[Dict[str, int]], seed: int, say) -> Proof:
     proofs, generic = [], []
     for k, sizes in enumerate(size_list):
         say("proving at " + ", ".join(f"{n}={v}" for n, v in sizes.items()))

@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
+from ..calculus.cache_keys import cached_for_model, sizes_key
 from ..calculus.matrix import derive_matrix
 from ..model.model import ShapeError
 from ..notation.expr import Adj, Call, Iverson, Node, Ref, StepSum, walk
@@ -198,4 +200,19 @@ class ClaimChecker:
         return result
 
     def _check(self, claim: Claim) -> Result:
-        return Decider(self, claim, self.deadline).decide()
+        """The verdict, or the one an earlier check of this claim, model and sizes stored (derive.cache)."""
+        def decide() -> Result:
+            return replace(Decider(self, claim, self.deadline).decide(), claim=None)
+
+        # a verdict's words hold the line and columns of its claim (shape errors, products read): they are keyed too
+        parts = (tuple(sizes_key(c) for c in self.combos), claim.text, repr(claim.lhs), repr(claim.rhs),
+                 claim.line, claim.column, claim.source_line)
+        return replace(cached_for_model("claim", self.model, parts, decide, keep=reusable), claim=claim)
+
+
+def reusable(result: Result) -> bool:
+    """Whether a verdict may be stored: decided, and no limit, internal error or repair search cut short by time."""
+    # the repair search's own words for a search its time stopped (repair_search.RepairSearch.time_up)
+    cut_by_time = result.repair_search is not None and (
+        "s ran out" in result.repair_search or "time limit was near" in result.repair_search)
+    return result.verdict != "undecided" and result.limit is None and result.internal is None and not cut_by_time

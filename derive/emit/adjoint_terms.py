@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Set
 
-from ..calculus.matrix import MatrixDerivation, Term
+from ..calculus.matrix import MatrixDerivation, Term, adjoints_read_from
 from ..model.model import Model
 from ..notation.expr import Adj, Call, Ref, adjoint_refs, walk
 
@@ -81,18 +81,10 @@ def live_derivation(derivation: MatrixDerivation) -> MatrixDerivation:
 
 
 def needed_adjoints(derivation: MatrixDerivation, with_states: bool = True) -> Set[str]:
-    """Adjoints that the parameter (and initial-state) gradients depend on."""
+    """Adjoints that the parameter (initial-state and input) gradients depend on."""
     model = derivation.model
-    todo = [s.name for s in model.params] + ([s.name for s in model.states] if with_states else [])
-    seen: Set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in derivation.adjoints:
-            continue
-        seen.add(name)
-        for term in derivation.adjoints[name].terms:
-            todo += [a.name for a in adjoint_refs(term.expr)]
-    return seen
+    names = [s.name for s in model.params] + ([s.name for s in model.states] if with_states else [])
+    return adjoints_read_from(derivation, names + [s.name for s in model.differentiable_inputs])
 
 
 def needed_values(model: Model, exprs) -> Set[str]:

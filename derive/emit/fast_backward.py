@@ -51,6 +51,7 @@ class FastBackwardSection:
                    f"  # read at its own step only: one buffer serves every t")
             self.lines[start:] = [new if line == old else line for line in self.lines[start:]]
         self.prefactored = self.hoist_factors(in_loop)
+        self.input_allocations()
         late = []
         loop_at = len(self.lines)
         self.emit("for t in range(T, 0, -1):", 1)
@@ -58,6 +59,7 @@ class FastBackwardSection:
         for name in in_loop:
             self.step_adjoint(name, 2)
         self.initial_state_terms_in_loop()
+        self.input_terms_in_loop()
         for name in shared:
             for term in d.adjoints[name].terms:
                 if summed_in_loop(term):
@@ -80,6 +82,7 @@ class FastBackwardSection:
                               f"{dims_code(s.shape, False)}, T + 1, dtype)", 2)
                 self.initial_state_adjoint(s.name, 2)
                 self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0].copy()", 2)
+        self.input_terms_after_loop()
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
         self.insert_loads(loads_at, self.scratch.allocations())
         self.lines[start:] = self.insert_allocations(self.lines[start:])
@@ -176,6 +179,7 @@ class FastBackwardSection:
         """Step adjoints written only in the loop and read only at their own step there."""
         d = self.derivation
         out = set()
+        inputs = set(self.gradient_inputs())
         for name in in_loop:
             if len(self.in_loop_terms[name]) != len(self.step_terms(name)):
                 continue  # part of it is computed for every step before the loop
@@ -188,7 +192,9 @@ class FastBackwardSection:
                         if a.name != name:
                             continue
                         loop_term = (other in self.in_loop_terms and term in self.in_loop_terms[other]) or (
-                            other in shared and term.summed and (other, term) not in late)
+                            other in shared and term.summed and (other, term) not in late) or (
+                            other in inputs and self.in_loop(term) and (
+                                self.model.symbols[other].per_step or summed_in_loop(term)))
                         if not (loop_term and a.step is not None and a.step.kind == "rel"
                                 and a.step.offset == 0):
                             ok = False

@@ -70,12 +70,13 @@ def _visible_names(source: str) -> Set[str]:
     (``n`` in ``_onehot(classes, n)``) are out of the user names' scope.
     """
     tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)  # ast.get_source_segment splits the source anew at every call
     out: Set[str] = set()
     for stmt in tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
             out.add(stmt.name)
             out |= {d.id for d in stmt.decorator_list if isinstance(d, ast.Name)}
-            if PLACEHOLDER.search(ast.get_source_segment(source, stmt) or ""):
+            if PLACEHOLDER.search("".join(lines[stmt.lineno - 1:stmt.end_lineno])):
                 out |= _names_in(stmt)
         else:
             out |= _names_in(stmt)

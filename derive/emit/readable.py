@@ -17,6 +17,7 @@ from ..model.model import Model
 from ..notation.expr import Ref, Step
 from ..notation.printer import show
 from .adjoint_terms import live_derivation, needed_adjoints
+from .input_gradients import InputGradientSection
 from .forward_entry import ForwardSection
 from .hygiene import finalize
 from .module_helpers import HELPERS
@@ -25,7 +26,7 @@ from .readable_backward import BackwardSection
 from .readable_interface import InterfaceSection
 
 
-class ModuleWriter(InterfaceSection, ForwardSection, BackwardSection):
+class ModuleWriter(InterfaceSection, ForwardSection, BackwardSection, InputGradientSection):
     """Builds the module text line by line."""
 
     #: the entry points' names; a style that wraps them (:mod:`derive.emit.threads`) renames these

@@ -87,8 +87,9 @@ class BackwardSection:
         pre-loop globals, per-step quantities and shared (summed) names.
         """
         model = self.model
-        self.emit(f"def {self.gradient_name}(params, data, wrt_initial_state=False):")
-        self.emit('"""The loss and dL/dparam for every parameter (and dL/dh_0 per state on request)."""', 1)
+        self.emit(f"def {self.gradient_name}(params, data, wrt_initial_state=False, wrt_inputs=False):")
+        self.emit('"""The loss and dL/dparam for every parameter (dL/dh_0 per state and dL/dx per input on '
+                  'request)."""', 1)
         self.emit("v = _forward(params, data)", 1)
         loads_at = len(self.lines)
         post = [eq.name for eq in reversed(model.phase("post")) if eq.name in needed]
@@ -109,12 +110,14 @@ class BackwardSection:
         """The gradient entry point: the backward loop over ``t = T..1``, then the gradients."""
         model, d = self.model, self.derivation
         loads_at, pre, steps, shared = self.gradient_preamble(needed)
+        self.input_allocations()
         if steps or any(summed_in_loop(t) for name in shared for t in d.adjoints[name].terms):
             loop_at = len(self.lines)
             self.emit("for t in range(T, 0, -1):", 1)
             for name in steps:
                 self.step_adjoint(name, 2)
             self.initial_state_terms_in_loop()
+            self.input_terms_in_loop()
             for name in shared:
                 for term in d.adjoints[name].terms:
                     if summed_in_loop(term):
@@ -130,6 +133,7 @@ class BackwardSection:
             for s in states:
                 self.initial_state_adjoint(s.name, 2)
                 self.emit(f"grads[{s.base + '_0'!r}] = dL_d{variable(model, s.name)}[0]", 2)
+        self.input_terms_after_loop()
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
         self.insert_loads(loads_at)
 

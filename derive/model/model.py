@@ -94,6 +94,11 @@ class Model:
         return self.of_kind("state")
 
     @property
+    def differentiable_inputs(self) -> List[Symbol]:
+        """The inputs that hold numbers (not class numbers): the loss has a gradient with respect to each."""
+        return [s for s in self.of_kind("input") if s.classes is None]
+
+    @property
     def data_symbols(self) -> List[Symbol]:
         return [s for s in self.symbols.values() if s.kind in ("input", "target")]
 

@@ -50,7 +50,8 @@ TEX_HINT = ("install TeX (Debian: apt-get install texlive-latex-base texlive-lat
 
 def build_report(source: str, seed: int = 0, sizes: Optional[Dict[str, int]] = None,
                  entries: Optional[int] = None, progress: Optional[TextIO] = None, *,
-                 allow_model_path: bool = False, memory_limit: Optional[int] = None) -> Report:
+                 allow_model_path: bool = False, memory_limit: Optional[int] = None,
+                 against: Optional[str] = None, mapping: Optional[str] = None) -> Report:
     """Assemble the LaTeX report of a model or a claims file.
 
     Parameters
@@ -72,6 +73,11 @@ def build_report(source: str, seed: int = 0, sizes: Optional[Dict[str, int]] = N
     memory_limit : int, optional
         Bytes the numeric evidence may take per complex-step pass (default:
         :data:`derive.verify.run.MEMORY_LIMIT`).
+    against : str, optional
+        A user's implementation (``impl.py:function``, imported and run) or an answered case directory:
+        the report ends with ``derive against``'s findings on it (:mod:`derive.report.against_section`).
+    mapping : str, optional
+        The mapping file of ``against`` (docs/against.md).
 
     Returns
     -------
@@ -84,8 +90,29 @@ def build_report(source: str, seed: int = 0, sizes: Optional[Dict[str, int]] = N
         When the source cannot be read.
     """
     if is_claims_file(source):
+        if against is not None:
+            raise InputError("--against compares an implementation with a model's derivation: give a model, "
+                             "not a claims file", source)
         return claims_report(source, progress, allow_model_path=allow_model_path)
-    return model_report(source, seed, sizes, entries, progress, memory_limit=memory_limit)
+    from ..calculus.cache_keys import cached_for_model
+    from ..model.build import load_model
+    model = load_model(source)
+    computed = []
+
+    def compute() -> Report:
+        computed.append(True)
+        return model_report(source, seed, sizes, entries, progress, memory_limit=memory_limit)
+
+    # the report shows the model as written (comments too), so its text is part of the key
+    parts = (model.name, model.path, model.source, seed, tuple(sorted((sizes or {}).items())), entries, memory_limit)
+    report = cached_for_model("model_report", model, parts, compute)
+    if not computed:
+        say(progress, "the report was read from the cache (--no-cache builds it again)")
+    if against is not None:  # the user's code may have changed since: never from the cache
+        from .against_section import with_against
+        say(progress, f"comparing {against} with the derivation")
+        report = with_against(report, source, against, mapping, seed, sizes)
+    return report
 
 
 def tex_engine() -> Optional[List[str]]:
@@ -141,9 +168,44 @@ def compile_pdf(tex: str, output: str, engine: Optional[List[str]] = None) -> No
             raise
 
 
+def compile_cached(tex: str, output: str, engine: List[str], err: Optional[TextIO]) -> None:
+    """:func:`compile_pdf`, or the PDF an earlier compile of the same text with the same engine left in the cache."""
+    from .. import cache
+    program = shutil.which(engine[0])
+    stamp = os.stat(program).st_mtime_ns if program else None  # a reinstalled TeX compiles afresh
+    computed = []
+
+    def compile_now() -> bytes:
+        computed.append(True)
+        say(err, "compiling the PDF")
+        compile_pdf(tex, output, engine)
+        return Path(output).read_bytes()
+
+    pdf = cache.cached("pdf", (tex, tuple(engine), program, stamp), compile_now)
+    if not computed:
+        say(err, "the PDF of this report was read from the cache")
+        _write_bytes(output, pdf)
+
+
+def _write_bytes(output: str, data: bytes) -> None:
+    """Write ``data`` to ``output`` whole or not at all (as :func:`derive.files.write_atomically`)."""
+    target = Path(output)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, part = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        publish(part, target)
+    except BaseException:
+        if os.path.exists(part):
+            os.unlink(part)
+        raise
+
+
 def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
                sizes: Optional[Dict[str, int]] = None, entries: Optional[int] = None, *,
-               allow_model_path: bool = False, memory_limit: Optional[int] = None) -> int:
+               allow_model_path: bool = False, memory_limit: Optional[int] = None,
+               against: Optional[str] = None, mapping: Optional[str] = None) -> int:
     """``derive report SOURCE -o OUTPUT``: write the report as ``.tex`` or ``.pdf``.
 
     Parameters
@@ -160,6 +222,8 @@ def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
         Sizes for the numeric evidence (default: the model's).
     entries : int, optional
         Finite-difference entries per parameter.
+    against, mapping : str, optional
+        As for :func:`build_report`.
 
     Returns
     -------
@@ -186,16 +250,16 @@ def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
             return 2
     try:
         report = build_report(source, seed=seed, sizes=sizes, entries=entries, progress=err,
-                              allow_model_path=allow_model_path, memory_limit=memory_limit)
+                              allow_model_path=allow_model_path, memory_limit=memory_limit,
+                              against=against, mapping=mapping)
     except InputError as error:
         print(error.format(), file=err)
         return 2
     if suffix == ".tex":
         write_atomically(output, report.tex)
     else:
-        say(err, "compiling the PDF")
         try:
-            compile_pdf(report.tex, output, engine)
+            compile_cached(report.tex, output, engine, err)
         except CompileError as error:
             print(f"derive report: error: {error}", file=err)
             return 2

@@ -234,7 +234,7 @@ def format_result(result: VerifyResult) -> str:
     sizes = ", ".join(f"{k}={v}" for k, v in result.sizes.items())
     lines = [f"derive verify {result.model}: sizes {sizes}; seed {result.seed} "
              f"(repeat with --seed {result.seed} --size {','.join(f'{k}={v}' for k, v in result.sizes.items())})",
-             "", "max relative error of the generated gradient, per parameter and initial state "
+             "", "max relative error of the generated gradient, per parameter, initial state and input "
              "(rel = |a-b| / max(|b|, 1e-8 max|b|), the max over that gradient or, when it is all "
              "near zero, over all of them; - when every reference value is zero to rounding, below 64 eps: "
              "the absolute error decides; est: central differences' own estimated error; worst entry "
@@ -255,7 +255,7 @@ def format_result(result: VerifyResult) -> str:
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
-    lines.append("random directions (complex step along a unit direction over all parameters and initial states):")
+    lines.append("random directions (complex step along a unit direction over all parameters, initial states and inputs):")
     for d in result.directions:
         lines.append(f"  direction {d['direction']}: directional derivative {d['complex_step']:+.15e}, "
                      f"gradient . v {d['gradient']:+.15e}, rel {rel_text(d['rel_error'])}"

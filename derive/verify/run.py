@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ try:
 except ImportError:  # a dependency, but a checkout run without installing may lack it
     threadpool_limits = None
 
+from ..calculus.cache_keys import cached_for_model
 from ..calculus.exact import reverse_sweep, unroll
 from ..calculus.matrix import MatrixDerivation
 from ..calculus.prove import default_proof_sizes, numeric_values
@@ -185,8 +187,12 @@ def exact_point(model: Model, seed: int) -> tuple:
     derives once).
     """
     key = (model.path, model.source, seed)
-    if key in _EXACT_POINTS:
-        return _EXACT_POINTS[key]
+    if key not in _EXACT_POINTS:  # and on disk by the model's canonical text (derive.cache)
+        _EXACT_POINTS[key] = cached_for_model("exact_point", model, (seed,), lambda: _exact_point(model, seed))
+    return _EXACT_POINTS[key]
+
+
+def _exact_point(model: Model, seed: int) -> tuple:
     sizes = default_proof_sizes(model)[0]
     u = unroll(model, sizes, class_seed=seed)
     exact = reverse_sweep(u)
@@ -213,15 +219,34 @@ def exact_point(model: Model, seed: int) -> tuple:
         data[s.base + "_0"] = value((s.name, 0))
     truth = {s.name: adjoint((s.name, None)) for s in model.params}
     truth.update({s.base + "_0": adjoint((s.name, 0)) for s in model.states})
-    _EXACT_POINTS[key] = sizes, params, data, truth
-    return _EXACT_POINTS[key]
+    truth.update({s.base: np.array([adjoint((s.name, t)) for t in range(1, u.T + 1)]) if s.per_step
+                  else adjoint((s.name, None)) for s in model.differentiable_inputs})
+    return sizes, params, data, truth
 
 
 def exact_comparison(model: Model, module, seed: int) -> tuple:
-    """Generated code against the exact elementwise derivation at small sizes (parameters and h_0)."""
+    """Generated code against the exact elementwise derivation at small sizes (parameters, h_0 and inputs)."""
     sizes, params, data, truth = exact_point(model, seed)
-    _, grads = module.loss_and_gradients(params, data, wrt_initial_state=True)
+    inputs = gradient_inputs(model, module)
+    _, grads = all_gradients(module, params, data, inputs)
+    unchecked = {s.base for s in model.differentiable_inputs} - set(inputs)
+    truth = {k: v for k, v in truth.items() if k not in unchecked}
     return sizes, judge("exact", with_states(grads, data, model), truth)
+
+
+def gradient_inputs(model: Model, module) -> List[str]:
+    """The data keys of the inputs whose gradients ``module`` returns (``wrt_inputs=True``); none for a
+    module written before it took that argument."""
+    if "wrt_inputs" not in inspect.signature(module.loss_and_gradients).parameters:
+        return []
+    return [s.base for s in model.differentiable_inputs]
+
+
+def all_gradients(module, params, data, inputs: List[str]):
+    """The loss and every gradient: parameters, initial states and (when ``inputs``) inputs."""
+    if inputs:
+        return module.loss_and_gradients(params, data, wrt_initial_state=True, wrt_inputs=True)
+    return module.loss_and_gradients(params, data, wrt_initial_state=True)
 
 
 def _rows_of(mat):
@@ -276,6 +301,10 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
         Bytes one complex-step pass may take, as estimated from the sizes;
         larger sizes are refused before any work.
 
+    The result is kept in the on-disk cache (:mod:`derive.cache`) under the
+    model's canonical text and every argument above; a later call with the
+    same reads it, its ``seconds`` those of the first run.
+
     Raises
     ------
     InputError
@@ -296,6 +325,16 @@ def verify(model: Model, derivation: MatrixDerivation, sizes: Dict[str, int], se
             largest = max(declared, key=lambda k: sizes[k])
             raise SourceText(model.source, model.path).error(message, model.size_positions[largest])
         raise InputError(message, model.path)
+    args = (model, derivation, sizes, seed, entries, directions, hand, complex_entries, source)
+    # everything the verdict depends on besides the model's canonical text (the seconds are the first run's)
+    parts = (model.name, model.path.startswith("<builtin:"), tuple(sizes.items()), seed, entries, directions,
+             hand, complex_entries, source, repr(list(derivation.adjoints.values())), repr(derivation.constants),
+             threadpool_limits is None, min(2, os.cpu_count() or 1))
+    return cached_for_model("verify", model, parts, lambda: _verify_or_verdict(result, *args))
+
+
+def _verify_or_verdict(result, model, derivation, sizes, seed, entries, directions, hand, complex_entries,
+                       source):
     if source is None:  # derive's own module: an exception in it is a bug of derive's, not a verdict
         return _verify(result, model, derivation, sizes, seed, entries, directions, hand, complex_entries,
                        source)
@@ -312,13 +351,14 @@ def _verify(result, model, derivation, sizes, seed, entries, directions, hand, c
     shapes = {s.name: concrete_shape(s.shape, sizes) for s in model.params}
     params = random_params(shapes, seed)
     data = random_data(model, module, sizes, seed)
-    states = [s.base + "_0" for s in model.states]
+    inputs = gradient_inputs(model, module)
+    states = [s.base + "_0" for s in model.states] + inputs
     variables = dict(params)
-    variables.update({k: data[k] for k in states})
+    variables.update({k: np.asarray(data[k], dtype=float) for k in states})
     loss = joint_loss(module.loss, states)
 
     start = time.perf_counter()
-    _, grads = module.loss_and_gradients(params, data, wrt_initial_state=True)
+    _, grads = all_gradients(module, params, data, inputs)
     result.seconds["generated gradient"] = time.perf_counter() - start
     grads = with_states(grads, data, model)
 
@@ -398,7 +438,7 @@ def _verify(result, model, derivation, sizes, seed, entries, directions, hand, c
                                   "passed": bool(float(c.abs_error) <= allowed)})
     if entries is not None:
         cs_text = "" if picked_c is picked else f", complex step at {complex_entries} of them"
-        result.notes.append(f"finite differences at {entries} entries per parameter and initial state "
+        result.notes.append(f"finite differences at {entries} entries per parameter, initial state and input "
                             f"(drawn with the seed){cs_text}; --entries all checks every entry")
     explain(result)
     return result
