@@ -153,7 +153,7 @@ def test_pdf_is_reproducible(tmp_path):
 
 def test_report_on_claims_takes_allow_model_path_as_check_does(tmp_path, capsys):
     from derive.cli import main
-    (tmp_path / "cell.rnn").write_text((Path(__file__).parent / "data" / "gru.rnn").read_text())
+    (tmp_path / "cell.rnn").write_text((Path(__file__).parent / "data" / "anchored.rnn").read_text())
     (tmp_path / "sub").mkdir()
     notes = tmp_path / "sub" / "n.claims"
     notes.write_text("model ../cell.rnn\nclaim dL/dh_T = dL/dh_T\n")
