@@ -156,16 +156,13 @@ def cmd_check(args) -> int:
     if args.json and args.summary not in (None, "json"):
         print(f"derive: error: --json asks for --summary json, not --summary {args.summary}", file=sys.stderr)
         return 2
-    if args.model or args.as_notes:
-        print("derive: error: --model and --notes check one notes file, not several files or a folder",
-              file=sys.stderr)
-        return 2
     from .cache import preflight
     preflight()  # an unusable cache folder is said once, not once a file
     from .claims.grading import GradeOptions
     from .claims.grading_command import run_grading
     options = GradeOptions(allow_model_path=args.allow_model_path, claim_seconds=args.claim_seconds,
-                           seconds=args.seconds, max_claims=args.max_claims)
+                           seconds=args.seconds, max_claims=args.max_claims,
+                           notes=bool(args.model or args.as_notes), model=args.model)
     return run_grading(args.notes, args.summary or ("json" if args.json else "table"), sys.stdout, sys.stderr,
                        options, jobs=args.jobs, debug=args.debug)
 

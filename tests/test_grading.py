@@ -280,3 +280,25 @@ def test_no_cell_is_a_formula_and_no_escape_reaches_the_terminal():
     plain = io.StringIO()
     Progress(plain, 1, 1, terminal=False).graded(grade)
     assert "\x1b" not in plain.getvalue()
+
+
+def test_a_class_of_notes_is_graded_against_a_model(tmp_path, capsys):
+    notes = Path(__file__).parent / "data" / "notes" / "seed002.txt"
+    (tmp_path / "alice.txt").write_text(notes.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "bob.md").write_text("Thus, dL/dW_hy = sum_t (y_t - one_hot(c_t)) h_t^T\n"
+                                     "dL/dz_t = dL/dh_t * (1 - h_t)^2\n", encoding="utf-8")
+    (tmp_path / "carol.txt").write_text("nothing derived here\n", encoding="utf-8")
+    (tmp_path / "ignored.claims").write_text("claim dL/dL = 1\n", encoding="utf-8")
+    status = main(["check", str(tmp_path), "--model", "elman-softmax", "--summary", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    files = {Path(f["file"]).name: f for f in doc["files"]}
+    assert status == 2 and set(files) == {"alice.txt", "bob.md", "carol.txt"}
+    assert files["carol.txt"]["status"] == "input_error"
+    bob = files["bob.md"]["results"]
+    assert [(c["line"], c["verdict"]) for c in bob] == [(1, "holds"), (2, "wrong")]
+    assert bob[1]["repair_kinds"] == ["(1 - h)**2 written for 1 - h**2"]
+    alice = files["alice.txt"]["results"]
+    assert [c["line"] for c in alice] == sorted(c["line"] for c in alice)
+    assert sum(c["verdict"] == "holds" for c in alice) == 4
+    unread = [c for c in alice if c["verdict"] == "error"]
+    assert len(unread) == 4 and all(c["explanation"] for c in unread)  # the per-entry lines it cannot read

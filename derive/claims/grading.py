@@ -28,6 +28,9 @@ from ..notation.printer import show
 from .grading_files import Submission
 from .limits import TIME_LIMIT
 from .listing import exit_status, result_dict
+from .notes_command import MAX_FINDINGS, notes_model, read_notes_source
+from .notes_listing import notes_exit_status
+from .notes_read import read_notes
 from .read import MAX_CLAIMS, read_claims
 from .verdicts import check_file
 
@@ -57,6 +60,10 @@ class GradeOptions:
     claim_seconds: float | None = None
     seconds: float = COMMAND_SECONDS
     max_claims: int = MAX_CLAIMS
+    notes: bool = False
+    """Read each file as notes written freely (``--notes`` or ``--model``), not as a claims file."""
+    model: str | None = None
+    """The model the notes are about (``--model``); else each file's own ``model`` line."""
 
     def limits(self) -> dict:
         """The limits as shown in the JSON summary."""
@@ -133,8 +140,13 @@ def grade_one(path: str, options: GradeOptions, started: float | None = None,
     started = time.monotonic() if started is None else started
     say = on_phase or (lambda what: None)
     say("reading the file")
+    written = None
     try:
-        notes = read_claims(path, allow_model_path=options.allow_model_path, max_claims=options.max_claims)
+        if options.notes:
+            written = read_written_notes(path, options)
+            notes = written.claims_file
+        else:
+            notes = read_claims(path, allow_model_path=options.allow_model_path, max_claims=options.max_claims)
     except InputError as err:
         return FileGrade(path, INPUT_ERROR, err.format())
     except OSError as err:
@@ -142,7 +154,13 @@ def grade_one(path: str, options: GradeOptions, started: float | None = None,
     say(f"checking its {len(notes.claims)} claims")
     results = check_file(notes, None, claim_seconds=options.claim_seconds, seconds=options.seconds,
                          started=started)
-    grade = FileGrade(path, OK, None, notes.model.name, [claim_record(r) for r in results], exit_status(results))
+    records = [claim_record(r) for r in results]
+    status = exit_status(results)
+    if written is not None:  # an equation that could not be read counts as one that does not hold
+        records += [unread_record(f) for f in written.findings if f.kind == "not_read"]
+        records.sort(key=lambda r: (r["line"], r["column"]))
+        status = notes_exit_status(written, results)
+    grade = FileGrade(path, OK, None, notes.model.name, records, status)
     broken = [r for r in results if r.internal]
     stopped = [r for r in results if r.limit == "seconds"]
     if broken:
@@ -154,6 +172,31 @@ def grade_one(path: str, options: GradeOptions, started: float | None = None,
         grade.message = (f"the time limit of {options.seconds:g} s per file was reached; {len(stopped)} of "
                          f"{len(results)} claims got no verdict")
     return grade
+
+
+def read_written_notes(path: str, options: GradeOptions):
+    """A notes file read as ``derive check NOTES --model M`` reads it.
+
+    Raises
+    ------
+    InputError
+        When the file or the model cannot be read, or no equation of the notes can be checked.
+    """
+    src = read_notes_source(path)
+    model, _ = notes_model(src, options.model, options.allow_model_path)
+    written = read_notes(src, model, max_claims=options.max_claims, max_findings=MAX_FINDINGS)
+    if not written.claims_file.claims:
+        raise InputError(f"no derivative equation of the loss could be checked ({written.found} found, none "
+                         "of them a gradient of the loss that could be read)", path)
+    return written
+
+
+def unread_record(finding) -> dict:
+    """A summary's record of an equation of the notes that could not be read: an ``error``, as in a claims file."""
+    record = dict.fromkeys(CLAIM_KEYS)
+    record.update(line=finding.line, column=finding.col, text=finding.text, verdict="error",
+                  explanation=finding.reason, repair_kinds=[], internal_error=False, derivative=None)
+    return record
 
 
 def refused_grade(sub: Submission) -> FileGrade:

@@ -45,7 +45,7 @@ def run_grading(paths: list[str], summary: str, out: TextIO, err: TextIO, option
         Interrupted, it prints nothing to ``out``.
     """
     try:
-        subs = collect_submissions(paths)
+        subs = collect_submissions(paths, notes=options.notes)
     except InputError as error:
         print(error.format(), file=err)
         return 2

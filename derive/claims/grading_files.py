@@ -18,6 +18,8 @@ from ..errors import InputError
 from ..notation.parse import MAX_TEXT
 
 SUFFIX = ".claims"
+NOTES_SUFFIXES = (".txt", ".md", ".notes")
+"""The files a folder contributes when a class's notes are graded as written (``--model``)."""
 """The files a folder contributes."""
 
 MAX_FILE_BYTES = 4 * MAX_TEXT
@@ -47,8 +49,9 @@ def _refusal(path: str, info: os.stat_result) -> str | None:
     return None
 
 
-def _folder_files(folder: str) -> list[Submission]:
-    """The ``*.claims`` files under ``folder``, at any depth, sorted by their path.
+def _folder_files(folder: str, suffixes: tuple[str, ...] = (SUFFIX,)) -> list[Submission]:
+    """The ``*.claims`` files (or those ending in one of ``suffixes``) under ``folder``, at any depth, sorted by
+    their path.
 
     Names starting with a dot are skipped, and links are not followed: a
     link named ``*.claims`` is listed as refused, a linked folder is not
@@ -62,7 +65,7 @@ def _folder_files(folder: str) -> list[Submission]:
     for top, dirs, files in os.walk(folder, onerror=unlistable, followlinks=False):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
-            if name.startswith(".") or not name.endswith(SUFFIX):
+            if name.startswith(".") or not name.endswith(suffixes):
                 continue
             path = os.path.join(top, name)
             try:
@@ -77,11 +80,11 @@ def _folder_files(folder: str) -> list[Submission]:
                 found.append(Submission(path, _refusal(path, info)))
     found.sort(key=lambda s: Path(s.path).parts)
     if not found:
-        found.append(Submission(folder, f"no {SUFFIX} file in this folder"))
+        found.append(Submission(folder, f"no {' or '.join(suffixes)} file in this folder"))
     return found
 
 
-def collect_submissions(paths: list[str]) -> list[Submission]:
+def collect_submissions(paths: list[str], notes: bool = False) -> list[Submission]:
     """The submissions of ``derive check PATH...``, in the order graded and summarised.
 
     A file named is taken whatever its name (a link named on the command
@@ -94,6 +97,8 @@ def collect_submissions(paths: list[str]) -> list[Submission]:
     ----------
     paths : list of str
         Files and folders, as given.
+    notes : bool
+        A folder contributes its notes (``*.txt``, ``*.md``, ``*.notes``) instead of its ``*.claims`` files.
 
     Returns
     -------
@@ -114,7 +119,9 @@ def collect_submissions(paths: list[str]) -> list[Submission]:
         except (OSError, ValueError) as err:
             reason = getattr(err, "strerror", None) or "no such file or folder"
             raise InputError(f"cannot grade '{given}': {reason}", given) from None
-        found = _folder_files(given) if stat.S_ISDIR(info.st_mode) else [Submission(given, _refusal(given, info))]
+        suffixes = NOTES_SUFFIXES if notes else (SUFFIX,)
+        found = _folder_files(given, suffixes) if stat.S_ISDIR(info.st_mode) else \
+            [Submission(given, _refusal(given, info))]
         for sub in found:
             key = os.path.realpath(sub.path) if sub.refusal is None else f"refused:{sub.path}"
             if key not in seen:

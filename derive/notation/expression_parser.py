@@ -239,8 +239,9 @@ class ExpressionParser(RangeSumReader, SugarReader):
             elif t.kind == "OP" and t.text in ")]":
                 depth -= 1
                 if depth == 0:
-                    nxt = self.tokens[j + 1]
-                    return not (nxt.kind == "OP" and nxt.text in ("*", "@", "/", "dot", "T", "**", "["))
+                    nxt = self.tokens[j + 1]  # an operand next, in a claim, is a product without an operator
+                    operand = self.juxtaposed and (nxt.kind in ("NAME", "NUM", "DERIV") or nxt.text == "(")
+                    return not (operand or nxt.kind == "OP" and nxt.text in ("*", "@", "/", "dot", "T", "**", "["))
             j += 1
         return True
 
