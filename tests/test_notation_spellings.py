@@ -44,3 +44,15 @@ def test_operands_side_by_side_in_a_model_equation_are_an_error():
     from derive.errors import InputError
     with pytest.raises(InputError, match="expected an operator"):
         load_text("size H = 2\nparam W : H x H\nL = sum(W W)\n", "side_by_side.rnn")
+
+
+def test_sum_t_of_a_bracket_and_an_operand_side_by_side_sums_their_product(tmp_path):
+    from derive.claims.read import read_claims
+    from derive.claims.verdicts import check_file
+    # found grading notes: "sum_t (y_t - onehot(c_t)) h_t^T" was read as (sum_t (y_t - onehot(c_t))) ⋅ h_t.T
+    path = tmp_path / "sum.claims"
+    path.write_text("model elman-softmax\nclaim dL/dW_hy = sum_t (y_t - onehot(c_t)) h_t^T\n"
+                    "claim dL/dW_hy = sum_t(dL/do_t) @ h_t.T\n", encoding="utf-8")
+    results = check_file(read_claims(str(path)))
+    assert [r.verdict for r in results] == ["holds", "holds"]
+    assert results[0].reading == "sum_t (y_t - onehot(c_t)) @ h_t.T"
