@@ -176,7 +176,8 @@ def cmd_against(args) -> int:
         return 2
     options = Options(args.model, impl=args.impl, write_case=args.write_case, gradients=args.gradients,
                       sizes=parse_sizes(args.size), seed=args.seed, mapping=args.mapping, rtol=args.rtol,
-                      atol=args.atol, sweep=not args.no_sweep, name=not args.no_name, sweep_cases=args.sweep_cases)
+                      atol=args.atol, sweep=not args.no_sweep, name=not args.no_name, sweep_cases=args.sweep_cases,
+                      naming_seconds=args.naming_seconds)
     return run_against(options, args.json, sys.stdout, sys.stderr)
 
 
@@ -290,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="absolute tolerance of an entry, times the largest gradient entry (default 1e-9)")
     a.add_argument("--no-sweep", action="store_true", help="skip the T sweep")
     a.add_argument("--no-name", action="store_true", help="skip naming the slip")
+    a.add_argument("--naming-seconds", type=_positive_seconds, default=6.0, metavar="S",
+                   help="time budget of the search for the slip (default 6)")
     a.add_argument("--json", action="store_true")
     _add_seconds(a)
     a.set_defaults(fn=cmd_against)

@@ -290,6 +290,8 @@ def test_sweep_sentences():
     assert recurrent.summary() == "right for T = 1, wrong from T = 2: the recurrent path (through h_(t-1))"
     own = Sweep(lengths, {1: ["b_y"], 2: ["b_y"], 3: ["b_y"]}, states=("h_0",))
     assert own.summary().startswith("wrong already at T = 1: a term of each step's own path")
+    lstm = Sweep(lengths, {1: [], 2: ["W_f"], 3: ["W_f"]}, states=("h_0", "c_0"))  # the path named by the states
+    assert lstm.summary().endswith("the recurrent path (through h_(t-1) or c_(t-1))")
     state = Sweep(lengths, {1: ["h_0"], 2: ["h_0", "W_hh"], 3: ["h_0", "W_hh"]}, states=("h_0",))
     assert state.first_wrong == 2 and state.first_wrong_of("h_0") == 1
     assert state.summary().startswith("dL/dh_0 wrong already at T = 1, the parameters' gradients from T = 2")

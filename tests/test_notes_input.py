@@ -144,3 +144,20 @@ def test_random_prose_with_derivatives_never_crashes(tmp_path):
     notes.write_text("\n".join(lines[:40]) + "\n" + HOLDS)
     status, out, err = _run(notes, claim_seconds=5)
     assert status in (0, 1, 2) and "Traceback" not in err and "internal error" not in err + out
+
+
+def test_prose_after_an_equation_on_its_line_is_left_out_and_said(tmp_path, capsys):
+    # found by a newcomer's notes: none of these lines was read, so none of their slips was caught
+    path = tmp_path / "prose.txt"
+    path.write_text("model elman-softmax\n"
+                    "Thus, dL/dz_t = dL/dh_t * (1 - tanh^2(z_t)), same thing.\n"
+                    "dL/dz_t = dL/dh_t * (1 - h_t)^2, which is wrong (tanh' is 1 - tanh^2)\n"
+                    "dL/dh_t = W_hy^T dL/do_t + W_hh^T dL/dz_{t+1}   <- my first attempt\n", encoding="utf-8")
+    assert main(["check", str(path), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [c["verdict"] for c in doc["claims"]] == ["holds", "wrong", "holds"]
+    readings = [" ".join(c["readings"]) for c in doc["claims"]]
+    assert "', same thing' after the equation read as prose" in readings[0]
+    assert "after the equation read as prose" in readings[1] and "which is wrong" in readings[1]
+    assert "'<- my first attempt' after the equation read as prose" in readings[2]
+    assert doc["claims"][1]["repair_kinds"] == ["(1 - h)**2 written for 1 - h**2"]

@@ -81,3 +81,12 @@ def test_every_literal_seed_002_claim_that_does_not_hold_gets_a_proved_repair():
     by_line = {r.claim.line: r for r in failing}
     assert by_line[16].repair_edits[0] == "parenthesise (1 - h_t**2)"
     assert by_line[16].repair_edits[1].startswith("add the missing sum_{k=1}^{t-1} dL_t/dz_k @ h_{k-1}.T")
+
+
+def test_a_sum_up_to_a_fixed_step_is_checked_at_the_files_T(tmp_path):
+    # found by a newcomer: with size T = 2, sum_{t=1}^{2} was checked at T = 3 and called partial (steps 3, 4 missing)
+    path = tmp_path / "two.claims"
+    path.write_text("model elman-regression\nsize T = 2\nclaim dL/dW_hh = sum_{t=1}^{2} dL/dz_t @ h_{t-1}.T\n",
+                    encoding="utf-8")
+    [result] = check_file(read_claims(str(path)))
+    assert result.verdict == "holds" and "T=2;" in result.explanation and "T=3" not in result.explanation

@@ -21,7 +21,7 @@ from ..verify.run import with_states
 from .cases import Case, make_case, read_answer, read_case, truncated, write_case
 from .intermediates import check_adjoints, reference_adjoints
 from .listing import format_result, to_json
-from .localise import ATOL, RTOL, compare, entry_relative_errors, sweep_lengths
+from .localise import ATOL, RTOL, compare, entry_relative_errors, loss_agrees, sweep_lengths
 from .mapping import Mapping, read_mapping
 from .naming import name_slip
 from .result import AgainstResult
@@ -48,6 +48,9 @@ class Options:
     every_length: bool = False  # the T sweep runs every length (the report plots them), not only to the first wrong
 
 
+FLOAT32_LIKE = 1e-3
+"""Below this largest relative error, a wrong gradient may be float32 rounding: the listing says so."""
+
 SWEEP_FOLDER = "sweep"
 """The folder of a case directory that holds the shorter cases of the file route's T sweep."""
 
@@ -72,12 +75,6 @@ class Reference:
             loss, grads = self.module.loss_and_gradients(params, data, wrt_initial_state=True, wrt_inputs=True)
         return float(np.real(loss)), with_states(grads, data, self.model)
 
-    def dims(self) -> Dict[str, str]:
-        """Each parameter's and data array's dims by name, e.g. ``(H, H)``."""
-        shapes = dict(self.module.PARAM_SHAPES)
-        shapes.update(self.module.DATA_SHAPES)
-        return {k: "(" + ", ".join(str(d) for d in v) + ")" for k, v in shapes.items()}
-
     def mapping(self, path: Optional[str]) -> Mapping:
         if path is None:
             return Mapping(per_step=frozenset(s.base for s in self.model.data_symbols if s.per_step),
@@ -88,18 +85,21 @@ class Reference:
 def _expected(ref: Reference, mapping: Mapping, case: Case):
     """The user's gradient keys, their shapes and dims (the user's layout), and the optional ones."""
     uparams, udata = mapping.to_user(case.params, case.data)
-    dims = ref.dims()
-    udims = {}
-    for ours, d in dims.items():
-        udims[mapping.user_name(ours)] = d
-    for theirs, group in mapping.stacks.items():
-        udims[theirs] = "(" + " + ".join(dims[o].strip("()").split(", ")[0] for o in group) + ", " + \
-            dims[group[0]].strip("()").split(", ")[1] + ")"
+    shapes = {k: (tuple(v), True) for k, v in ref.module.PARAM_SHAPES.items()}
+    shapes.update({k: (tuple(v), False) for k, v in ref.module.DATA_SHAPES.items()})
+    udims = {mapping.user_name(k): _dims_text(mapping.user_dims(k, d, p)) for k, (d, p) in shapes.items()}
+    for theirs, group in mapping.stacks.items():  # the members' rows one after another, then moved as a parameter
+        rows = " + ".join(str(shapes[o][0][0]) for o in group)
+        udims[theirs] = _dims_text(mapping.user_dims(theirs, (rows, shapes[group[0]][0][1]), True))
     expected = {k: v.shape for k, v in uparams.items()}
     optional = tuple(mapping.user_name(s) for s in ref.states + ref.inputs)
     for s in ref.states + ref.inputs:
         expected[mapping.user_name(s)] = udata[mapping.user_name(s)].shape
     return uparams, udata, expected, udims, optional
+
+
+def _dims_text(dims) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + ")"
 
 
 def _user_gradients(ref: Reference, mapping: Mapping, case: Case, answer, where: str):
@@ -126,6 +126,19 @@ def _finish(ref: Reference, options: Options, case: Case, source: str, loss, gra
         result.notes.append(f"no gradient of {', '.join(missing)} was given: not compared")
     if result.passed:
         return result
+    if result.loss_agrees is False and ref.states:
+        zeroed = dict(case.data)
+        zeroed.update({s: np.zeros_like(case.data[s]) for s in ref.states if s in case.data})
+        if loss_agrees(loss, ref.gradients(case.params, zeroed)[0], options.rtol):
+            result.notes.append(
+                f"your loss is derive's with every initial state zero ({', '.join(ref.states)}): your forward pass "
+                f"starts from zero, not from the case's data['{ref.states[0]}']; read the initial states from the "
+                "data (the sentences on steps and slips below assume you do)")
+    worst = max((r.max_rel_error for r in rows if not r.passed), default=0.0)
+    if 0 < worst < FLOAT32_LIKE:
+        result.notes.append(f"the largest relative error of a wrong gradient is {worst:.2g}, the size of float32 "
+                            "rounding: if your code computes in float32, compare with --rtol 1e-4 (the sentences "
+                            "on steps and slips below assume float64)")
     T = case.sizes.get("T")
     if options.sweep and run_user is not None and T and T > 1:
         start = time.perf_counter()
@@ -221,8 +234,8 @@ def _answer_in(ref: Reference, mapping: Mapping, directory: str, case: Case):
         for k, v in want.items():
             if k not in got or got[k].shape != v.shape or not np.array_equal(got[k], v):
                 raise InputError(f"the case's {kind} {k!r} is not the one written for model {ref.model.name} "
-                                 f"with this mapping (seed {case.seed}): write the case again with --write-case",
-                                 directory)
+                                 f"with this mapping (seed {case.seed}): give the --mapping the case was written "
+                                 "with, or write the case again with --write-case", directory)
     loss, answer = read_answer(directory, expected)
     return _user_gradients(ref, mapping, case, (loss, answer), directory)
 

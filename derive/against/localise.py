@@ -122,14 +122,19 @@ class Sweep:
         early = [s for s in self.states if (self.first_wrong_of(s) or first) < first]
         if early:
             return (f"{', '.join('dL/d' + s for s in early)} wrong already at T = {self.first_wrong_of(early[0])}, "
-                    f"the parameters' gradients from T = {first}: the gradient sent back through h_(t-1)")
+                    f"the parameters' gradients from T = {first}: the gradient sent back through {self.previous()}")
         if not right and any(t < first for t, _ in self.skipped):
             return f"wrong at T = {first}; no shorter length could be compared (see below)"
         if not right:
             return (f"wrong already at T = {first}: a term of each step's own path, not (only) the "
                     "recurrent path")
         upto = f"T = {right[0]}" if len(right) == 1 else f"T = {right[0]}..{right[-1]}"
-        return f"right for {upto}, wrong from T = {first}: the recurrent path (through h_(t-1))"
+        return f"right for {upto}, wrong from T = {first}: the recurrent path (through {self.previous()})"
+
+    def previous(self) -> str:
+        """The model's states one step back (``h_(t-1) or c_(t-1)``), for the sentence on the recurrent path."""
+        names = [s[:-2] + "_(t-1)" for s in self.states if s.endswith("_0")]
+        return " or ".join(names) or "the previous step's state"
 
 
 def sweep_lengths(T: int, run: Callable[[int], List[str]], states: Tuple[str, ...] = (),

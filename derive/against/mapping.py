@@ -37,6 +37,20 @@ class Mapping:
     def user_name(self, ours: str) -> str:
         return self.names.get(ours, ours)
 
+    def user_dims(self, key: str, dims: Tuple, param: bool) -> Tuple:
+        """An array's dims by name (derive's layout) in the user's layout, the way :meth:`to_user` moves it."""
+        dims = tuple(dims)
+        if self.layout == "columns":
+            return dims
+        if param:
+            return dims[::-1]
+        if key in self.classes:
+            return dims[::-1] if key in self.per_step and self.layout == "batch-first" else dims
+        if key in self.per_step:
+            steps, rows, cols = dims
+            return (cols, steps, rows) if self.layout == "batch-first" else (steps, cols, rows)
+        return dims[::-1] if len(dims) == 2 else dims
+
     def _data_out(self, key: str, a: np.ndarray) -> np.ndarray:
         if self.layout == "columns":
             return a

@@ -255,7 +255,8 @@ class Search:
             if self.matches and _adjoints(m) not in self.matched_adjoints():
                 continue  # after a match, only the other readings of the same equations
             if self.out_of_time():
-                return f"the {self.seconds:g} s budget ran out after {n} of {len(order)} single mutations"
+                return (f"the {self.seconds:g} s budget ran out with {len(order) - n} of {len(order)} single "
+                        "mutations not yet tried")
             grads = self.run(m)
             if grads is not None:
                 self.scores.append((self.score(grads), n, m))
@@ -277,7 +278,7 @@ class Search:
             if self.matches:
                 break
             if self.out_of_time():
-                return f"the {self.seconds:g} s budget ran out after {n} of {len(pairs)} pairs"
+                return f"the {self.seconds:g} s budget ran out with {len(pairs) - n} of {len(pairs)} pairs not yet tried"
             self.run(pair)
         return ""
 

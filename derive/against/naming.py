@@ -38,6 +38,7 @@ class NamingResult:
     tried: int = 0
     tried_kinds: List[str] = field(default_factory=list)
     stopped: str = ""
+    compared: List[str] = field(default_factory=list)  # the gradients a match reproduces (not the inputs')
 
     def sentences(self, wrong: List[str]) -> List[str]:
         """The lines the listing prints under ``slip:``."""
@@ -47,21 +48,26 @@ class NamingResult:
             out = []
             for m in self.matches:
                 states = m.get("initial_states", {})
-                same = [w for w in wrong if states.get(w, "the same") == "the same"]
+                same = [w for w in wrong if w in self.compared and states.get(w, "the same") == "the same"]
                 what = ", ".join(f"dL/d{w}" for w in same) or "gradients"
                 text = (f"your {what} equal{'s' if len(same) == 1 else ''} the derivation with "
                         f"{m['description']} ({', '.join(m['kinds'])})")
                 other = [s for s, v in states.items() if v == "different"]
                 if other:
                     text += f"; your {', '.join('dL/d' + s for s in other)} is not that derivation's"
-                unmatched = [s for s, v in states.items() if v == "not compared"]
+                unmatched = [s for s, v in states.items() if v == "not compared" and s in wrong]
                 if unmatched:
                     text += f" ({', '.join('dL/d' + s for s in unmatched)} left out of the match)"
                 out.append(text)
             return out
-        text = (f"no mutation of the derivation reproduces your gradients; tried {self.tried} "
-                f"({', '.join(self.tried_kinds) or 'none'})")
-        return [text + (f"; stopped early: {self.stopped}" if self.stopped else "")]
+        kinds = ", ".join(self.tried_kinds) or "none"
+        if self.stopped.startswith("the derivation itself"):
+            return ["no slip to name: the gradients the search compares (" +
+                    ", ".join(f"dL/d{c}" for c in self.compared) + ") are the derivation's"]
+        if self.stopped:  # the search did not try everything: say what it tried, not that nothing would match
+            return [f"none of the {self.tried} mutated derivations tried reproduces your gradients ({kinds}); "
+                    f"the search stopped early: {self.stopped} (--naming-seconds gives it more time)"]
+        return [f"no mutation of the derivation reproduces your gradients; tried {self.tried} ({kinds})"]
 
     def to_json(self) -> dict:
         return {"available": self.available, "matches": self.matches, "tried": self.tried,
@@ -102,4 +108,4 @@ def name_slip(model, derivation, params: Dict[str, np.ndarray], data: Dict[str, 
                 yours, theirs, rtol=1e-6, atol=1e-9 * max(float(np.max(np.abs(theirs), initial=0.0)), 1e-300)))
             entry.setdefault("initial_states", {})[s] = "the same" if same else "different"
         matches.append(entry)
-    return NamingResult(True, matches, int(naming.tried), list(naming.tried_kinds), naming.stopped)
+    return NamingResult(True, matches, int(naming.tried), list(naming.tried_kinds), naming.stopped, list(given))

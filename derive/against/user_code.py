@@ -9,6 +9,7 @@ user's traceback, the frames of derive left out.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -19,6 +20,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..limits import OutOfTime
 
 TRACEBACK_FRAMES = 4
 """Frames of the user's traceback shown (the innermost)."""
@@ -65,7 +67,8 @@ def load_callable(spec: str) -> Callable:
             sys.path.insert(0, folder)  # the user's module may import its neighbours
             sys.modules[module_name] = module  # as an import would (pickle and typing look modules up there)
             try:
-                spec_.loader.exec_module(module)
+                with contextlib.redirect_stdout(sys.stderr):  # what importing prints must not mix into --json
+                    spec_.loader.exec_module(module)
             except BaseException:
                 sys.modules.pop(module_name, None)
                 raise
@@ -73,7 +76,8 @@ def load_callable(spec: str) -> Callable:
                 if folder in sys.path:
                     sys.path.remove(folder)
         else:
-            module = importlib.import_module(where)
+            with contextlib.redirect_stdout(sys.stderr):
+                module = importlib.import_module(where)
     except UserCodeError:
         raise
     except ModuleNotFoundError as exc:
@@ -82,7 +86,7 @@ def load_callable(spec: str) -> Callable:
                                 "path ending in .py)", spec) from None
         raise UserCodeError(f"importing your module failed:\n{_user_traceback(exc)}", where) from None
     except BaseException as exc:  # the user's code, whatever it raised (SystemExit too)
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, OutOfTime)):  # Ctrl-C, or derive's own --seconds: not the user's
             raise
         raise UserCodeError(f"importing your module failed:\n{_user_traceback(exc)}", where) from None
     fn = getattr(module, name, None)
@@ -102,8 +106,9 @@ def call_user(fn: Callable, params: Dict[str, np.ndarray], data: Dict[str, np.nd
     p = {k: v.copy() for k, v in params.items()}
     d = {k: v.copy() for k, v in data.items()}
     try:
-        return fn(p, d)
-    except KeyboardInterrupt:
+        with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not mix into --json
+            return fn(p, d)
+    except (KeyboardInterrupt, OutOfTime):  # Ctrl-C, or derive's own --seconds: not the user's error
         raise
     except BaseException as exc:
         raise UserCodeError(f"your function raised {type(exc).__name__}:\n{_user_traceback(exc)}", spec) from None
@@ -143,7 +148,9 @@ def check_answer(answer, expected: Dict[str, Tuple[int, ...]], dims: Dict[str, s
     else:
         grads = answer
     if not isinstance(grads, dict):
-        raise UserCodeError(f"the answer is a {type(grads).__name__}; it should be (loss, gradients) with "
+        kind = type(grads).__name__
+        raise UserCodeError(f"the answer is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}; it should be "
+                            "(loss, gradients) with "
                             "gradients a dict of parameter name -> array", where)
     if loss is not None:
         try:

@@ -57,7 +57,13 @@ def notes_summary_line(notes, results) -> str:
     head = (f"{n['found']} derivative equations and mentions found: {n['checked']} checked, "
             f"{n['not_checked']} not checked (Jacobians, where definitions, shapes, mentions), "
             f"{n['not_read']} not read")
-    return head + ("\n" + summary_line(results) if results else "")
+    if not results:
+        return head
+    line = summary_line(results)
+    if n["not_read"] and line.endswith("(all claims hold)"):  # an equation not read is not one that holds
+        line = line[:-len("(all claims hold)")] + (f"(every equation checked holds, but {n['not_read']} could not "
+                                                    "be read: see above)")
+    return head + "\n" + line
 
 
 def notes_listing(notes, results, model_note: str) -> str:

@@ -190,6 +190,14 @@ class _Reader:
         speller.readings, speller.choices, speller.choice_points = [], {}, {}
         self.lhs(f)
         first = speller.spell(part.text, part.col, defs)
+        prose = None
+        if first.problems:  # prose after the equation may hold what no equation does (tanh' in words)
+            cut = _first_separator(" =" + part.text, len(part.text) + 2)
+            if cut is not None and part.text[:cut - 2].strip():
+                prose = part.text[cut - 2:].strip()
+                part = Span(part.text[:cut - 2].rstrip(), part.line, part.col)
+                speller.readings, speller.choices, speller.choice_points = [], {}, {}
+                first = speller.spell(part.text, part.col, defs)
         if first.problems:
             reason, at = first.problems[0]
             self.note(f.line, at, shown, "not_read", f"{reason}: not read")
@@ -208,6 +216,8 @@ class _Reader:
             lhs_text, _, _, _, tok = self.lhs(f)
             rhs = speller.spell(part.text, part.col, defs)
             readings = list(speller.readings) + ([carried] if carried else [])
+            if prose:
+                readings.append(f"'{prose}' after the equation read as prose, not as part of it")
             text = f"claim {lhs_text}" + (f" {use}" if use else "") + " = "
             cols = [f.lhs.col] * 6 + [tok.col + min(i, tok.width - 1) for i in range(len(lhs_text))]
             cols += [(f.use.col if f.use else f.lhs.col)] * (len(text) - len(cols))
@@ -228,13 +238,56 @@ class _Reader:
             try:
                 claim = read_claim_line(synthetic, i, resolver)
             except InputError as err:
-                line, col = at((err.line, err.column)) if err.line else (note.line, note.col)
-                self.note(line, col, note.written, "not_read", f"{err.message}: not read")
-                continue
+                claim = _without_prose_tail(self.src.path, self.model, text, err, note)
+                if claim is None:
+                    line, col = at((err.line, err.column)) if err.line else (note.line, note.col)
+                    self.note(line, col, note.written, "not_read", f"{err.message}: not read")
+                    continue
             claims.append(Claim(note.line, note.col, claim.text, _moved(claim.lhs, at), _moved(claim.rhs, at),
                                 self.src.lines[note.line - 1], fixed_T=self.pinned is not None))
             notes.append(note)
         return claims, notes
+
+
+PROSE_TAIL = re.compile(r"\s*(?:[,;'\"]|<-|--|—|\.(?:\s|$)|[A-Za-z]{3,}(?:\s|$))")
+"""What starts the prose that follows an equation on its line: a comma, an arrow, a quote, a word."""
+
+
+def _first_separator(text: str, before: int):
+    """The first comma, semicolon or arrow outside brackets after the ``=`` and before ``before`` (a character
+    the lexer refused: the prose after an equation may hold one, as in ``tanh'``), or None."""
+    depth = 0
+    for i in range(text.find("=") + 1, before):
+        ch = text[i]
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and (ch in ",;" or text.startswith(("<-", "--"), i)):
+            return i
+    return None
+
+
+def _without_prose_tail(path: str, model: Model, text: str, err: InputError, note: NotesClaim):
+    """The claim read from ``text`` cut where prose starts after a whole equation, or None.
+
+    ``dL/dz_t = dL/dh_t * (1 - h_t**2), same thing`` stops at its comma: what comes before is read
+    as the equation (and must read in full), and the reading says what was left out as prose.
+    """
+    if not err.line or err.column <= 1:
+        return None
+    cuts = [err.column - 1] if PROSE_TAIL.match(text, err.column - 1) else []
+    cuts.append(_first_separator(text, err.column - 1))
+    for cut in cuts:
+        if cut is None:
+            continue
+        head, tail = text[:cut].rstrip(), text[cut:].strip()
+        one = SourceText(head, path)
+        try:
+            claim = read_claim_line(one, 1, ClaimResolver(one, model))
+        except InputError:
+            continue
+        note.readings.append(f"'{tail}' after the equation read as prose, not as part of it")
+        return claim
+    return None
 
 
 def read_notes(src: SourceText, model: Model, max_claims: int = MAX_CLAIMS,

@@ -190,8 +190,7 @@ class _LineScanner:
                 pending_lead.append(seg.strip() + ",")
                 if LOOKS_LIKE.search(seg):
                     at = LOOKS_LIKE.search(seg).start()
-                    self.mentions.append(Mention(self.lineno, start + at + 1, seg.strip(), (
-                        "a derivative with no '=' after it: not an equation, so not checked")))
+                    self.mentions.append(Mention(self.lineno, start + at + 1, seg.strip(), no_equation(seg)))
 
     def _equation(self, seg_start: int, seg_end: int, m: re.Match, lead: str) -> None:
         line, n = self.text, self.lineno
@@ -276,6 +275,13 @@ def scan_notes(lines: list[str]) -> tuple[list[Found], list[Mention]]:
         if not scanner.found and not scanner.mentions:
             at = LOOKS_LIKE.search(raw)
             col = at.start() + 1 if at else 1
-            mentions.append(Mention(lineno, col, raw.strip(), (
-                "a derivative with no '=' after it: not an equation, so not checked")))
+            mentions.append(Mention(lineno, col, raw.strip(), no_equation(raw)))
     return found, mentions
+
+
+def no_equation(text: str) -> str:
+    """Why a piece of text that mentions a derivative is not checked."""
+    if "=" in text:
+        return ("no equation of the form dX/dY = ... here (its '=' follows no derivative of one name by "
+                "another), so not checked")
+    return "a derivative with no '=' after it: not an equation, so not checked"

@@ -14,7 +14,7 @@ from ..model.build import Resolver, build_model, builtin_names, load_model
 from ..model.model import Model
 from ..model.sizes import check_sizes
 from ..notation import parse as _parse
-from ..notation.expr import Adj, Call, Iverson, Node, Pick, Ref, SizeRef, Step, walk
+from ..notation.expr import Adj, Call, Iverson, Node, Pick, Ref, SizeRef, Step, StepSum, walk
 from ..notation.lexer import strip_comment, tokenize
 from ..notation.parse import LineParser, Statement, parse_statements
 
@@ -368,7 +368,7 @@ def read_claims(path: str, allow_model_path: bool = False, max_claims: int = MAX
 
 
 def uses_fixed_step(claim: Claim) -> bool:
-    """Whether a claim names a fixed step (``h_2``, ``(t = 2)``, ``L_2``) so T matters."""
+    """Whether a claim names a fixed step (``h_2``, ``(t = 2)``, ``L_2``, ``sum_{t=1}^{2}``) so T matters."""
     if claim.fixed_T:
         return True
     nodes = [claim.lhs] + list(walk(claim.rhs))
@@ -380,6 +380,8 @@ def uses_fixed_step(claim: Claim) -> bool:
             steps += [n.loss_step, n.use]
         if isinstance(n, Iverson):
             steps.append(n.bound)
+        if isinstance(n, StepSum):  # sum_{t=1}^{2}: a sum up to a fixed step means the file's T
+            steps.append(n.hi)
         if any(s is not None and s.kind == "abs" for s in steps):
             return True
     return False

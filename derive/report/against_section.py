@@ -75,13 +75,19 @@ def against_section(doc: Doc, result: AgainstResult) -> None:
     if result.loss is not None:
         said = {True: "agrees", False: r"\textbf{differs}", None: ""}[result.loss_agrees]
         doc.para(rf"The loss: yours ${result.loss:.10g}$, derive's ${result.reference_loss:.10g}$: {said}.")
-    grids = [(rf"${name_math(name)}$", np.vectorize(_log10)(np.asarray(err, dtype=float)))
-             for name, err in result.entry_errors.items() if np.ndim(err) == 2]
+    grids, notes = [], []
+    for name, err in result.entry_errors.items():
+        grid, note = heat_grid(name, np.asarray(err, dtype=float))
+        grids.append((rf"${name_math(name)}$", np.vectorize(_log10)(grid)))
+        if note:
+            notes.append(note)
     if grids:
+        blocks = (" " + "; ".join(notes) + ".") if notes else ""
         doc.add(r"\begin{figure}[htbp]", r"\centering", heat_map(grids, vmin=FLOOR_EXPONENT, vmax=1.0),
                 r"\caption{\label{fig:against-heat}$\log_{10}$ of the relative error of every entry of your "
                 r"gradients against the derivation's, one cell per entry laid out as the matrix (blue: "
-                r"agreement to rounding; red: a relative error of 10 or more).}", r"\end{figure}", "")
+                r"agreement to rounding; red: a relative error of 10 or more)." + escape_text(blocks) + "}",
+                r"\end{figure}", "")
     if result.length_errors:
         _length_plot(doc, result)
     if result.sweep is not None:
@@ -96,6 +102,34 @@ def against_section(doc: Doc, result: AgainstResult) -> None:
     doc.add(r"\clearpage", "")
 
 
+MAX_CELLS = 24
+"""The most rows and columns of cells a gradient's heat map draws; a larger one shows blocks of entries."""
+
+
+def heat_grid(name: str, err: np.ndarray):
+    """The grid of relative errors to draw for one gradient, and a note when it is not one cell per entry.
+
+    A per-step array ``(T, rows, cols)`` is drawn as its steps' rows stacked (``T * rows`` by ``cols``). A grid
+    wider or taller than :data:`MAX_CELLS` is cut into blocks, each drawn as the largest error in it, so a
+    wrong entry is never hidden.
+    """
+    note = ""
+    if err.ndim == 3:
+        steps, rows, cols = err.shape
+        err = err.reshape(steps * rows, cols)
+        note = f"{name}: its {steps} steps' rows stacked"
+    elif err.ndim != 2:
+        err = err.reshape(1, -1)
+    rows, cols = err.shape
+    br, bc = -(-rows // MAX_CELLS), -(-cols // MAX_CELLS)
+    if br > 1 or bc > 1:
+        padded = np.zeros((-(-rows // br) * br, -(-cols // bc) * bc))
+        padded[:rows, :cols] = err
+        err = padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc).max(axis=(1, 3))
+        note = (note + ", " if note else f"{name}: ") + f"one cell per block of {br} x {bc} entries, its largest error"
+    return err, note
+
+
 def _length_plot(doc: Doc, result: AgainstResult) -> None:
     lengths = sorted(result.length_errors)
     names = [row.name for row in result.rows if any(row.name in result.length_errors[t] for t in lengths)]
@@ -107,6 +141,7 @@ def _length_plot(doc: Doc, result: AgainstResult) -> None:
     pic = line_plot(series, ax, xt, log_ticks(FLOOR_EXPONENT, hi, 3), r"sequence length $T$", "rel.\\ error")
     doc.add(r"\begin{figure}[htbp]", r"\centering", pic,
             r"\caption{\label{fig:against-steps}The largest relative error of each of your gradients when your "
-            r"code runs the same case cut to the first $T$ steps. A gradient right at $T = 1$ and wrong from "
-            r"$T = 2$ on has a slip in the recurrent path (through $h_{t-1}$); one wrong at $T = 1$ has a slip "
-            r"in each step's own path.}", r"\end{figure}", "")
+            r"code runs the same case cut to the first $T$ steps (an error of zero is drawn at $10^{-17}$). A "
+            r"gradient right at $T = 1$ and wrong from $T = 2$ on has a slip in the recurrent path (through the "
+            r"state one step back); one wrong already at $T = 1$ usually has a slip in each step's own path.}",
+            r"\end{figure}", "")
