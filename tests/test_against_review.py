@@ -87,3 +87,15 @@ def test_a_forward_pass_that_starts_from_zero_is_told_so(tmp_path, capsys):
     assert main(["against", "elman-softmax", impl, "--no-name", "--no-sweep"]) == 1
     out = capsys.readouterr().out
     assert "your loss is derive's with every initial state zero (h_0)" in out and "data['h_0']" in out
+
+
+def test_a_mapped_implementation_is_told_how_derives_names_and_indices_are_its_own(tmp_path, capsys):
+    text = (Path(__file__).parent / "data" / "against" / "elman_regression_rows.py").read_text(encoding="utf-8")
+    assert text.count("dh = dz @ Whh.T") == 1
+    path = tmp_path / "rows.py"
+    path.write_text(text.replace("dh = dz @ Whh.T", "dh = dz @ Whh"), encoding="utf-8")
+    assert main(["against", "elman-regression", f"{path}:loss_and_gradients", "--mapping", str(ROWS_MAP),
+                 "--size", "H=4,T=3,B=2"]) == 1
+    out = capsys.readouterr().out
+    assert "names and indices above are derive's: W_hh is your Whh" in out
+    assert "row-major: a matrix's entry [i, j] above is your [j, i]" in out

@@ -202,6 +202,8 @@ def against_callable(options: Options, ref: Optional[Reference] = None) -> Again
     adjoints = given.get(case.sizes.get("T"))
     result = _finish(ref, options, case, options.impl, loss, grads, run_user,
                      None if adjoints is None else (adjoints, mapping.layout))
+    if mapping.describe() and not result.passed:
+        result.notes.append(mapping.describe())
     result.seconds["your code"] = seconds
     return result
 
@@ -261,7 +263,10 @@ def against_files(options: Options, ref: Optional[Reference] = None) -> AgainstR
         def run_user(short: Case):
             return _answer_in(ref, mapping, os.path.join(directory, SWEEP_FOLDER, f"T{short.sizes['T']}"), short) \
                 if short.sizes["T"] < case.sizes["T"] else (loss, grads)
-    return _finish(ref, options, case, directory, loss, grads, run_user)
+    result = _finish(ref, options, case, directory, loss, grads, run_user)
+    if mapping.describe() and not result.passed:
+        result.notes.append(mapping.describe())
+    return result
 
 
 def run_against(options: Options, as_json: bool, out, err) -> int:

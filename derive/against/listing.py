@@ -17,7 +17,7 @@ def format_result(result: AgainstResult) -> str:
     lines = [f"derive against {result.model}: {result.source}",
              f"case: seed {result.seed}, sizes {sizes}",
              f"rule: an entry agrees when |yours - derive's| <= {result.rtol:g} |derive's| + {result.atol:g} S "
-             "(S the largest |derive's| entry)"]
+             "+ 64 eps (S the largest |derive's| entry)"]
     if result.loss is None:
         lines.append(f"loss: derive's {result.reference_loss:.10g}; yours not given")
     else:
@@ -26,7 +26,7 @@ def format_result(result: AgainstResult) -> str:
     width = max([len(r.name) for r in result.rows] + [9])
     lines.append(f"{'parameter':{width}s}  entries  max abs error  max rel error  verdict")
     for r in result.rows:
-        verdict = "agrees" if r.passed else f"WRONG ({r.wrong} of {r.entries} entries)"
+        verdict = "agrees" if r.passed else f"WRONG ({r.wrong} of {r.entries} {'entry' if r.entries == 1 else 'entries'})"
         lines.append(f"{r.name:{width}s}  {r.entries:7d}  {_g(r.max_abs_error):>13s}  {_g(r.max_rel_error):>13s}  "
                      f"{verdict}")
     for r in result.rows:

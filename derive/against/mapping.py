@@ -37,6 +37,14 @@ class Mapping:
     def user_name(self, ours: str) -> str:
         return self.names.get(ours, ours)
 
+    def describe(self) -> str:
+        """How the listing's names and indices, derive's, relate to the user's ('' without a mapping)."""
+        parts = [f"{ours} is your {theirs}" for ours, theirs in self.names.items() if ours != theirs]
+        parts += [f"{', '.join(group)} are the rows of your {theirs}, in order" for theirs, group in self.stacks.items()]
+        if self.layout != "columns":
+            parts.append(f"your arrays are {self.layout}: a matrix's entry [i, j] above is your [j, i]")
+        return "" if not parts else "names and indices above are derive's: " + "; ".join(parts)
+
     def user_dims(self, key: str, dims: Tuple, param: bool) -> Tuple:
         """An array's dims by name (derive's layout) in the user's layout, the way :meth:`to_user` moves it."""
         dims = tuple(dims)
