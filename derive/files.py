@@ -17,8 +17,8 @@ def publish(tmp: str, target) -> None:
     os.replace(tmp, target)
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, so nothing half-written is left."""
+def write_atomically(path: str, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` via a temporary file, so nothing half-written is left."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
@@ -27,7 +27,7 @@ def write_atomically(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: there is no folder {folder}", path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", encoding="utf-8")) as f:
             f.write(text)
         publish(tmp, target)
     except BaseException:

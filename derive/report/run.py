@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, TextIO
 
 from ..errors import InputError
-from ..files import publish
+from ..files import write_atomically
 from .claims_check import check_claims, is_claims_file
 from .claims_report import VERDICT_WORDS, claims_report
 from .document import Report, say
@@ -156,16 +156,7 @@ def compile_pdf(tex: str, output: str, engine: Optional[List[str]] = None) -> No
         pdf = Path(tmp) / "report.pdf"
         if not pdf.exists():
             raise CompileError("pdflatex produced no PDF")
-        folder = target.parent if str(target.parent) else Path(".")
-        fd, part = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            shutil.copyfile(pdf, part)
-            publish(part, target)
-        except BaseException:
-            if os.path.exists(part):
-                os.unlink(part)
-            raise
+        write_atomically(str(target), pdf.read_bytes())
 
 
 def compile_cached(tex: str, output: str, engine: List[str], err: Optional[TextIO]) -> None:
@@ -184,22 +175,7 @@ def compile_cached(tex: str, output: str, engine: List[str], err: Optional[TextI
     pdf = cache.cached("pdf", (tex, tuple(engine), program, stamp), compile_now)
     if not computed:
         say(err, "the PDF of this report was read from the cache")
-        _write_bytes(output, pdf)
-
-
-def _write_bytes(output: str, data: bytes) -> None:
-    """Write ``data`` to ``output`` whole or not at all (as :func:`derive.files.write_atomically`)."""
-    target = Path(output)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, part = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        publish(part, target)
-    except BaseException:
-        if os.path.exists(part):
-            os.unlink(part)
-        raise
+        write_atomically(output, pdf)
 
 
 def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
@@ -232,7 +208,6 @@ def run_report(source: str, output: str, seed: int, out: TextIO, err: TextIO,
         written and says which), 2 on bad input, an unknown output type,
         no TeX engine for a PDF, or a failed compile (nothing written).
     """
-    from ..files import write_atomically
     suffix = Path(output).suffix.lower()
     if suffix not in (".tex", ".pdf"):
         print(f"derive report: error: the output must end in .tex or .pdf, not {output!r}", file=err)
