@@ -87,3 +87,13 @@ def test_an_answered_case_directory_is_compared_without_running_anything(tmp_pat
     report = with_against(_bare_report(), "elman-softmax", str(case), None, 0, None)
     assert not report.passed and r"$b_{y}$ & 5 &" in report.tex and r"\textbf{wrong} (5 of 5)" in report.tex
     assert "no T sweep: write the case with --sweep-cases" in report.tex.replace(r"{\ttfamily\char45}", "-")
+
+
+def test_no_series_of_a_line_plot_is_pushed_sideways_by_a_line_end():
+    # found by a newcomer: in a picture a line's end is a space, and it moved each later series to the right
+    from derive.report.figures import Axes, line_plot
+    pic = line_plot([("a", [(1.0, 0.0), (2.0, 1.0)]), ("b", [(1.0, 1.0), (2.0, 0.0)])], Axes(0.5, 2.5, 0, 1),
+                    [(1.0, "1"), (2.0, "2")], [(0.0, "0"), (1.0, "1")], "x", "y")
+    inside = pic.splitlines()[2:-1]  # between \begin{picture} and \end{picture}
+    assert all(line.startswith(r"\put") or line.startswith(r"\multiput") or line.startswith(r"\qbezier")
+               or line.endswith("%") for line in inside), [ln for ln in inside if not ln.endswith("%")][:3]

@@ -232,9 +232,10 @@ def line_plot(series: Sequence[Tuple[str, Sequence[Tuple[float, float]]]], ax: A
         lx, ly = col * (ax.width / 4), ax.height + 14 + 12 * row
         body.append(r"\put(%s,%s){\line(1,0){12}}" % (_f(lx), _f(ly)))
         body.append(r"\put(%s,%s){\makebox(0,0)[l]{\scriptsize %s}}" % (_f(lx + 15), _f(ly), label))
-        lines.append(r"{\color%s" % color)
+        # a line's end is a space, and a space in a picture moves every later \put: hence the %
+        lines.append(r"{\color%s%%" % color)
         lines += body
-        lines.append("}")
+        lines.append("}%")
     lines.append(r"\end{picture}")
     return "\n".join(lines)
 
