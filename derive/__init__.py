@@ -10,12 +10,12 @@ import importlib
 __version__ = "0.1.0"
 
 _API = ("CheckVerdict", "ClaimVerdict", "ClaimsCheck", "Derivation", "DirectionCheck", "Equation", "GeneratedCode",
-        "Gradient", "GradientCheck", "InputError", "Model", "Proof", "ProofAtSizes", "Verification",
-        "check_claims", "derive", "generate_code", "list_models", "load_model", "verify_gradients")
+        "Gradient", "GradientCheck", "InputError", "Model", "NotesCheck", "NoteVerdict", "Proof", "ProofAtSizes",
+        "Verification", "check_claims", "check_notes", "derive", "generate_code", "list_models", "load_model", "verify_gradients")
 
 __all__ = ["CheckVerdict", "ClaimVerdict", "ClaimsCheck", "Derivation", "DirectionCheck", "Equation", "GeneratedCode",
-           "Gradient", "GradientCheck", "InputError", "Model", "Proof", "ProofAtSizes", "Verification",
-           "__version__", "check_claims", "derive", "generate_code", "list_models", "load_model", "verify_gradients"]
+           "Gradient", "GradientCheck", "InputError", "Model", "NotesCheck", "NoteVerdict", "Proof", "ProofAtSizes",
+           "Verification", "__version__", "check_claims", "check_notes", "derive", "generate_code", "list_models", "load_model", "verify_gradients"]
 
 
 def __getattr__(name: str):

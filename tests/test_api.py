@@ -248,3 +248,18 @@ def test_one_claim_on_one_line_is_text_not_a_path():
     (claim,) = result.claims
     assert claim.verdict == "wrong" and claim.repair == "sum_t dL/do_t @ h_t.T"
     assert claim.repair_kinds == ("a step off by one",)
+
+
+def test_check_notes_is_derive_check_notes_json(capsys):
+    from derive.cli import main
+    notes = ROOT / "tests" / "data" / "notes" / "seed001.txt"
+    status = main(["check", str(notes), "--model", "elman-regression", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    result = api.check_notes(notes, api.load_model("elman-regression"), cache=False)
+    assert not result.holds and result.summary["exit_status"] == status == 1
+    assert [(c.line, c.column, c.verdict) for c in result.claims] == \
+        [(c["line"], c["column"], c["verdict"]) for c in doc["claims"]]
+    assert result.claims[0].written.startswith("dL2/dh2") and "h2 as h_2" in result.claims[0].readings
+    assert len(result.not_checked) == len(doc["not_checked"]) > 0
+    with pytest.raises(InputError):
+        api.check_notes(ROOT / "README.md", "elman-softmax")  # no equation of the loss in it

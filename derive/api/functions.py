@@ -22,6 +22,8 @@ from .results import (
     Gradient,
     GradientCheck,
     Model,
+    NotesCheck,
+    NoteVerdict,
     Proof,
     ProofAtSizes,
     Verification,
@@ -341,3 +343,53 @@ def check_claims(source: str | os.PathLike, model: Model | str | os.PathLike | N
     doc = json.loads(json.dumps(json_document(notes, results, limits), ensure_ascii=False))
     return make(ClaimsCheck, doc, claims=tuple(make(ClaimVerdict, c) for c in doc["claims"]),
                  text=listing(notes, results))
+
+
+def check_notes(path: str | os.PathLike, model: Model | str | os.PathLike | None = None, *,
+                allow_model_path: bool = False, claim_seconds: float | None = None,
+                seconds: float | None = COMMAND_SECONDS, max_claims: int = 500,
+                progress=None, cache: bool = True) -> NotesCheck:
+    """Check every derivative equation of notes written freely (``derive check NOTES --model MODEL``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The notes file (docs/check.md, "Notes as written").
+    model : Model, str or path-like, optional
+        The model the notes are about: a built-in, or a model file in the notes' folder (anywhere with
+        ``allow_model_path``); without it, the notes' own ``model`` line.
+    allow_model_path, claim_seconds, seconds, max_claims, progress, cache
+        As for :func:`check_claims`.
+
+    Returns
+    -------
+    NotesCheck
+        The verdicts of the equations checked, each with how it was read, and every finding not checked.
+
+    Raises
+    ------
+    InputError
+        When the notes or the model cannot be read, or no equation of the loss can be checked.
+    """
+    from ..claims.limits import TIME_LIMIT
+    from ..claims.notes_command import MAX_FINDINGS, notes_model, read_notes_source
+    from ..claims.notes_listing import notes_json, notes_listing
+    from ..claims.notes_read import read_notes as read_written
+    from ..claims.verdicts import check_file
+    started = time.monotonic()
+    if isinstance(model, Model):
+        model = model.name if model.path.startswith("<builtin:") else model.path
+    src = read_notes_source(os.fspath(path))
+    ir, model_note = notes_model(src, None if model is None else os.fspath(model), allow_model_path)
+    notes = read_written(src, ir, max_claims=max_claims, max_findings=MAX_FINDINGS)
+    if not notes.claims_file.claims:
+        raise InputError(f"no derivative equation of the loss could be checked ({notes.found} found)",
+                         os.fspath(path))
+    with using_cache(cache):
+        results = check_file(notes.claims_file, progress=progress, claim_seconds=claim_seconds, seconds=seconds,
+                             started=started)
+    limits = {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
+              "seconds": seconds, "max_claims": max_claims}
+    doc = json.loads(json.dumps(notes_json(notes, results, limits, model_note), ensure_ascii=False))
+    return make(NotesCheck, doc, claims=tuple(make(NoteVerdict, c) for c in doc["claims"]),
+                text=notes_listing(notes, results, model_note))

@@ -314,3 +314,41 @@ class ClaimsCheck(_Result):
         """Every claim holds (``derive check`` exits 0)."""
         return self.summary["exit_status"] == 0
 
+
+@dataclass(frozen=True)
+class NoteVerdict(ClaimVerdict):
+    """The verdict on one equation of notes written freely: a claim's fields, and how the notes were read."""
+
+    written: str = ""
+    """The equation as the notes write it (``dL2/dWhh = ...``)."""
+    read_as: str = ""
+    """The claim it was read as, in the notation."""
+    readings: tuple[str, ...] = ()
+    """Each reading made (``Whh as W_hh``, ``L2 as L, ...``)."""
+
+
+@dataclass(frozen=True)
+class NotesCheck(_Result):
+    """Every derivative equation of notes written freely; the fields are the keys of
+    ``derive check NOTES --model MODEL --json``."""
+
+    _printed = ("text",)
+
+    file: str
+    model: str
+    model_from: str
+    """Where the model came from (``--model``, or the notes' own ``model`` line)."""
+    readings: tuple[str, ...]
+    """Readings that hold for the whole file (``*`` read as the ambiguous product, ``L2`` fixing T)."""
+    claims: tuple[NoteVerdict, ...]
+    not_checked: tuple[dict[str, Any], ...]
+    """Every finding not checked, with ``line``, ``column``, ``text``, ``kind`` and ``reason``."""
+    summary: dict[str, int]
+    limits: dict[str, Any]
+    text: str
+    """What ``derive check NOTES`` prints without ``--json``."""
+
+    @property
+    def holds(self) -> bool:
+        """Every equation checked holds and none was left unread (``derive check`` exits 0)."""
+        return self.summary["exit_status"] == 0
