@@ -116,13 +116,14 @@ class DrawChooser(Chooser):
 
 # -- pools of hostile pieces -------------------------------------------------------------------
 FUNCTION_NAMES = ["tanh", "sigmoid", "relu", "exp", "log", "softmax", "onehot", "sum", "mean", "squared",
-                  "transpose", "rowsum", "colsum", "ones_like", "step", "sum_t"]
+                  "transpose", "rowsum", "colsum", "ones_like", "step", "sum_t", "max", "min", "diag"]
 KEYWORDS = ["size", "param", "input", "target", "state", "model", "claim", "class", "x", "×", "sum_t", "Σ_t",
             "t", "T", "L", "L_t", "d", "dL", "frobnicate", "eval", "exec", "__import__", "open", "np", "self",
             "grads", "params", "data", "dtype", "sizes", "v", "out", "print"] + FUNCTION_NAMES
 PYTHON_WORDS = keyword.kwlist + ["None", "True", "__class__", "__builtins__", "__dict__", "locals", "range"]
 OPERATORS = ["+", "-", "*", "/", "@", "**", "^", "⊙", "⋅", "·", "ᵀ", ".T", "×", "(", ")", "[", "]", ",", "=", ":",
-             "#", "{", "}", "_", "−", "∂", "Σ", "∑", "²", "³", "⁻¹", "√", "∘", ".", "'", '"', "\\", "$", ";", "!"]
+             "#", "{", "}", "_", "−", "∂", "Σ", "∑", "²", "³", "⁻¹", "√", "∘", ".", "'", '"', "\\", "$", ";", "!",
+             ">", "<", ">=", "<=", "[:,", ", :]"]
 NUMBERS = ["0", "1", "2", "3", "0.5", "00", "007", "1.", ".5", "1e", "1e+", "1e300", "1e-300", "1e308", "2e308",
            "1e99999999", "1e-99999999", "9" * 30, "9" * 31, "1" + "0" * 29, "9" * 5000, "100000000", "100000001",
            "4294967296", "18446744073709551617", "0.000000000000000000000000000001", "1.5e3", "1E2", "٣", "²",
@@ -600,7 +601,7 @@ class ModelGen:
         if depth <= 0 or c.coin(25):
             return self.leaf(shape, ctx)
         kinds = ["add", "add", "mul", "matmul", "matmul", "matmul", "fn", "fn", "neg", "transpose", "power",
-                 "divide"]
+                 "divide", "maxmin", "mask", "diag"]
         if shape == (1, 1):
             kinds += ["reduce", "reduce"] + (["sum_t", "sum_t"] if ctx == "global" else [])
         if shape[1] == 1:
@@ -634,6 +635,16 @@ class ModelGen:
             if fn == "log":
                 return f"log({c.pick(['sigmoid', 'exp', 'softmax'])}({self.expr(shape, ctx, d)}))"
             return f"{fn}({self.expr(shape, ctx, d)})"
+        if kind == "maxmin":  # rewritten while parsing into relu (derive/notation/sugar.py)
+            a = c.pick(["0", self.expr(shape, ctx, d)])
+            return f"{c.pick(['max', 'min'])}({a}, {self.expr(shape, ctx, d)})"
+        if kind == "mask":
+            op = c.pick([">", "<", ">=", "<="])
+            return f"{p(self.expr(shape, ctx, d))} * ({self.expr(shape, ctx, d)} {op} {c.pick(['0', '0.5'])})"
+        if kind == "diag":
+            if c.coin(50):
+                return f"diag({self.expr((shape[0], 1), ctx, d)}) @ {p(self.expr(shape, ctx, d))}"
+            return f"{p(self.expr(shape, ctx, d))} @ diag({self.expr((shape[1], 1), ctx, d)})"
         if kind == "neg":
             return f"-{p(self.expr(shape, ctx, d))}"
         if kind == "transpose":
