@@ -328,27 +328,14 @@ class NoteVerdict(ClaimVerdict):
 
 
 @dataclass(frozen=True)
-class NotesCheck(_Result):
+class NotesCheck(ClaimsCheck):
     """Every derivative equation of notes written freely; the fields are the keys of
-    ``derive check NOTES --model MODEL --json``."""
+    ``derive check NOTES --model MODEL --json``: those of :class:`ClaimsCheck` (``claims`` are
+    :class:`NoteVerdict`; ``holds`` is also False when an equation could not be read), and these."""
 
-    _printed = ("text",)
-
-    file: str
-    model: str
     model_from: str
     """Where the model came from (``--model``, or the notes' own ``model`` line)."""
     readings: tuple[str, ...]
     """Readings that hold for the whole file (``*`` read as the ambiguous product, ``L2`` fixing T)."""
-    claims: tuple[NoteVerdict, ...]
     not_checked: tuple[dict[str, Any], ...]
     """Every finding not checked, with ``line``, ``column``, ``text``, ``kind`` and ``reason``."""
-    summary: dict[str, int]
-    limits: dict[str, Any]
-    text: str
-    """What ``derive check NOTES`` prints without ``--json``."""
-
-    @property
-    def holds(self) -> bool:
-        """Every equation checked holds and none was left unread (``derive check`` exits 0)."""
-        return self.summary["exit_status"] == 0
