@@ -2,7 +2,7 @@
 
 Two runs, each timed end to end (the derivation, the generated module, the user's code, the comparison): the
 correct implementation of tests/data/against/elman_regression.py, and the same with the recurrent term dropped
-(a wrong gradient, so the T sweep and, once derive/against/mutations.py exists, the slip-naming search run too).
+(a wrong gradient, so the T sweep and the slip-naming search run too).
 ``python bench/against_speed.py`` prints the figures recorded in docs/against.md.
 """
 
@@ -17,7 +17,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from derive.against.command import Options, Reference, against_callable  # noqa: E402
-from derive.against.naming import naming_available  # noqa: E402
 
 SIZES = {"T": 10, "H": 50, "B": 1000}
 BASE = os.path.join(ROOT, "tests", "data", "against", "elman_regression.py")
@@ -37,7 +36,7 @@ def main() -> int:
         with open(buggy, "w", encoding="utf-8") as f:
             f.write(text.replace("dh = W_hh.T @ dz", "dh = 0.0 * dz"))
         print(f"derive against elman-regression at {', '.join(f'{k}={v}' for k, v in SIZES.items())}; "
-              f"naming the slip: {'included' if naming_available() else 'not installed (mutations.py missing)'}")
+              "naming the slip: included")
         worst = 0.0
         for label, impl in (("correct", BASE), ("recurrent term dropped", buggy)):
             seconds, result = timed(impl + ":loss_and_gradients")

@@ -37,18 +37,18 @@ def test_what_the_users_code_prints_does_not_spoil_the_json(tmp_path, capsys):
 
 
 def test_a_search_stopped_early_does_not_say_no_mutation_would_match():
-    stopped = NamingResult(True, [], 64, ["a missing transpose"], "the 6 s budget ran out with 138 of 215 single "
+    stopped = NamingResult([], 64, ["a missing transpose"], "the 6 s budget ran out with 138 of 215 single "
                            "mutations not yet tried", ["W_hh"])
     [text] = stopped.sentences(["W_hh"])
     assert text.startswith("none of the 64 mutated derivations tried reproduces your gradients")
     assert "no mutation" not in text and "--naming-seconds" in text
-    finished = NamingResult(True, [], 40, ["a sign"], "", ["W_hh"])
+    finished = NamingResult([], 40, ["a sign"], "", ["W_hh"])
     assert finished.sentences(["W_hh"])[0].startswith("no mutation of the derivation reproduces your gradients")
 
 
 def test_a_match_names_only_the_gradients_it_compared():
     # the inputs' gradients are not part of the search: a match must not claim them
-    match = NamingResult(True, [{"description": "d", "kinds": ["a sign"]}], 3, ["a sign"], "", ["W_hh", "b_h"])
+    match = NamingResult([{"description": "d", "kinds": ["a sign"]}], 3, ["a sign"], "", ["W_hh", "b_h"])
     assert match.sentences(["W_hh", "b_h", "x"])[0].startswith("your dL/dW_hh, dL/db_h equal the derivation")
 
 
@@ -99,3 +99,8 @@ def test_a_mapped_implementation_is_told_how_derives_names_and_indices_are_its_o
     out = capsys.readouterr().out
     assert "names and indices above are derive's: W_hh is your Whh" in out
     assert "row-major: a matrix's entry [i, j] above is your [j, i]" in out
+
+
+def test_a_search_with_nothing_to_search_says_so():
+    nothing = NamingResult([], 0, [], "the derivation itself reproduces your gradients", ["W_hh"])
+    assert nothing.sentences(["x"]) == ["no slip searched: the derivation itself reproduces your gradients (dL/dW_hh)"]

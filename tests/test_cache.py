@@ -391,9 +391,21 @@ def test_a_verdict_the_time_shaped_is_not_stored():
     assert not reusable(Result(None, "undecided", "the time limit was reached", limit="claim_seconds"))
     assert not reusable(Result(None, "undecided", "derive failed", internal="Traceback ..."))
     cut = f"tried 40 readings; the search stopped early: the repair search's {REPAIR_SECONDS:g} s ran out"
-    assert not reusable(Result(None, "wrong", "it does not hold", repair_search=cut))
-    assert not reusable(Result(None, "wrong", "", repair_search="stopped early: the claim's time limit was near"))
+    assert not reusable(Result(None, "wrong", "it does not hold", repair_search=cut, repair_timed_out=True))
     assert reusable(Result(None, "wrong", "", repair_search="tried 40 readings; none holds"))
+
+
+def test_a_repair_search_stopped_by_its_time_says_so_to_the_cache(tmp_path, monkeypatch):
+    from derive.claims import repair_search
+    from derive.claims.checker import reusable
+    from derive.claims.read import read_claims
+    from derive.claims.verdicts import check_file
+    monkeypatch.setattr(repair_search, "REPAIR_SECONDS", 0.0)  # the search's time is up before it starts
+    path = tmp_path / "slip.claims"
+    path.write_text("model elman-softmax\nclaim dL/dW_hh = sum_t dL/dh_t @ h_t.T\n", encoding="utf-8")
+    [result] = check_file(read_claims(str(path)), isolate=False)
+    assert result.verdict == "wrong" and result.repair is None
+    assert result.repair_timed_out and "ran out" in result.repair_search and not reusable(result)
 
 
 def test_a_claim_written_at_other_columns_is_not_given_the_first_ones_columns(on, tmp_path, capsys):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from derive.cli import main
 from derive.report.against_section import with_against
 from derive.report.document import Doc, Report, begin_document

@@ -1,4 +1,4 @@
-"""Naming the slip: the link to :mod:`derive.against.mutations`, which may not be installed yet.
+"""Naming the slip: the link to :mod:`derive.against.mutations`.
 
 The mutated derivations are generated there; this module calls them only when
 some gradient disagrees, and turns their answer into the sentences and JSON
@@ -7,33 +7,18 @@ of ``derive against``.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-
-def _mutations():
-    """The mutations module, or None while it does not exist (an error inside it is not hidden)."""
-    try:
-        return importlib.import_module("derive.against.mutations")
-    except ModuleNotFoundError as exc:
-        if exc.name == "derive.against.mutations":
-            return None
-        raise
-
-
-def naming_available() -> bool:
-    """Whether the slip-naming search is installed."""
-    return _mutations() is not None
+from .mutations import name_the_slip
 
 
 @dataclass
 class NamingResult:
     """What the slip-naming search found: the matching mutations and what was tried."""
 
-    available: bool
     matches: List[dict] = field(default_factory=list)  # {"description", "kinds"}
     tried: int = 0
     tried_kinds: List[str] = field(default_factory=list)
@@ -42,8 +27,6 @@ class NamingResult:
 
     def sentences(self, wrong: List[str]) -> List[str]:
         """The lines the listing prints under ``slip:``."""
-        if not self.available:
-            return ["naming the slip is not available in this installation (derive.against.mutations)"]
         if self.matches:
             out = []
             for m in self.matches:
@@ -61,17 +44,16 @@ class NamingResult:
                 out.append(text)
             return out
         kinds = ", ".join(self.tried_kinds) or "none"
-        if self.stopped.startswith("the derivation itself"):
-            return ["no slip to name: the gradients the search compares (" +
-                    ", ".join(f"dL/d{c}" for c in self.compared) + ") are the derivation's"]
-        if self.stopped:  # the search did not try everything: say what it tried, not that nothing would match
+        if self.stopped and not self.tried:  # nothing to search: the compared gradients are the derivation's
+            return [f"no slip searched: {self.stopped} (" + ", ".join(f"dL/d{c}" for c in self.compared) + ")"]
+        if self.stopped:  # a search that ran stops only at its time budget  # the search did not try everything: say what it tried, not that nothing would match
             return [f"none of the {self.tried} mutated derivations tried reproduces your gradients ({kinds}); "
                     f"the search stopped early: {self.stopped} (--naming-seconds gives it more time)"]
         return [f"no mutation of the derivation reproduces your gradients; tried {self.tried} ({kinds})"]
 
     def to_json(self) -> dict:
-        return {"available": self.available, "matches": self.matches, "tried": self.tried,
-                "tried_kinds": self.tried_kinds, "stopped": self.stopped}
+        return {"matches": self.matches, "tried": self.tried, "tried_kinds": self.tried_kinds,
+                "stopped": self.stopped, "compared": self.compared}
 
 
 def name_slip(model, derivation, params: Dict[str, np.ndarray], data: Dict[str, np.ndarray],
@@ -87,14 +69,11 @@ def name_slip(model, derivation, params: Dict[str, np.ndarray], data: Dict[str, 
     Returns
     -------
     NamingResult
-        ``available`` False when the search is not installed.
+        The matches, and what was tried.
     """
-    mutations = _mutations()
-    if mutations is None:
-        return NamingResult(False)
     left_out = [s for s in states if s in user_gradients] if set(wrong) - set(states) else []
     given = {k: v for k, v in user_gradients.items() if k not in left_out}
-    naming = mutations.name_the_slip(model, derivation, params, data, given, seconds=seconds)
+    naming = name_the_slip(model, derivation, params, data, given, seconds=seconds)
     matches = []
     for m in naming.matches:
         entry = {"description": m.description, "kinds": list(m.kinds)}
@@ -108,4 +87,4 @@ def name_slip(model, derivation, params: Dict[str, np.ndarray], data: Dict[str, 
                 yours, theirs, rtol=1e-6, atol=1e-9 * max(float(np.max(np.abs(theirs), initial=0.0)), 1e-300)))
             entry.setdefault("initial_states", {})[s] = "the same" if same else "different"
         matches.append(entry)
-    return NamingResult(True, matches, int(naming.tried), list(naming.tried_kinds), naming.stopped, list(given))
+    return NamingResult(matches, int(naming.tried), list(naming.tried_kinds), naming.stopped, list(given))

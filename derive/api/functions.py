@@ -330,7 +330,7 @@ def check_claims(source: str | os.PathLike, model: Model | str | os.PathLike | N
         When the file or its model cannot be read, or no claim can be read
         (``derive check`` exits 2 then).
     """
-    from ..claims.limits import TIME_LIMIT
+    from ..claims.command import limits_of
     from ..claims.listing import json_document, listing
     from ..claims.verdicts import check_file
     started = time.monotonic()
@@ -338,8 +338,7 @@ def check_claims(source: str | os.PathLike, model: Model | str | os.PathLike | N
     with using_cache(cache):
         results = check_file(notes, progress=progress, claim_seconds=claim_seconds, seconds=seconds,
                              started=started)
-    limits = {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
-              "seconds": seconds, "max_claims": max_claims}
+    limits = limits_of(claim_seconds, seconds, max_claims)
     doc = json.loads(json.dumps(json_document(notes, results, limits), ensure_ascii=False))
     return make(ClaimsCheck, doc, claims=tuple(make(ClaimVerdict, c) for c in doc["claims"]),
                  text=listing(notes, results))
@@ -371,7 +370,7 @@ def check_notes(path: str | os.PathLike, model: Model | str | os.PathLike | None
     InputError
         When the notes or the model cannot be read, or no equation of the loss can be checked.
     """
-    from ..claims.limits import TIME_LIMIT
+    from ..claims.command import limits_of
     from ..claims.notes_command import MAX_FINDINGS, notes_model, read_notes_source
     from ..claims.notes_listing import notes_json, notes_listing
     from ..claims.notes_read import read_notes as read_written
@@ -388,8 +387,7 @@ def check_notes(path: str | os.PathLike, model: Model | str | os.PathLike | None
     with using_cache(cache):
         results = check_file(notes.claims_file, progress=progress, claim_seconds=claim_seconds, seconds=seconds,
                              started=started)
-    limits = {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
-              "seconds": seconds, "max_claims": max_claims}
+    limits = limits_of(claim_seconds, seconds, max_claims)
     doc = json.loads(json.dumps(notes_json(notes, results, limits, model_note), ensure_ascii=False))
     return make(NotesCheck, doc, claims=tuple(make(NoteVerdict, c) for c in doc["claims"]),
                 text=notes_listing(notes, results, model_note))

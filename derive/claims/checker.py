@@ -212,7 +212,5 @@ class ClaimChecker:
 
 def reusable(result: Result) -> bool:
     """Whether a verdict may be stored: decided, and no limit, internal error or repair search cut short by time."""
-    # the repair search's own words for a search its time stopped (repair_search.RepairSearch.time_up)
-    cut_by_time = result.repair_search is not None and (
-        "s ran out" in result.repair_search or "time limit was near" in result.repair_search)
-    return result.verdict != "undecided" and result.limit is None and result.internal is None and not cut_by_time
+    return (result.verdict != "undecided" and result.limit is None and result.internal is None
+            and not result.repair_timed_out)

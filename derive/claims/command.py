@@ -81,6 +81,10 @@ def check_and_report(notes, err: TextIO, claim_seconds: Optional[float], seconds
                   f"command line and input: {r.explanation}", file=err)
             if debug:
                 print(r.internal, file=err)
-    limits = {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
-              "seconds": seconds, "max_claims": max_claims}
-    return results, limits
+    return results, limits_of(claim_seconds, seconds, max_claims)
+
+
+def limits_of(claim_seconds: Optional[float], seconds: Optional[float], max_claims: int) -> dict:
+    """The limits of a check as its JSON document states them (the claim limit's default filled in)."""
+    return {"claim_seconds": TIME_LIMIT if claim_seconds is None else claim_seconds,
+            "seconds": seconds, "max_claims": max_claims}

@@ -84,9 +84,12 @@ class Decider:
         str
             The repair's text, or what the search tried when it found none.
         """
-        text = repair_text(res, RepairSearch(self, near).run(res))
+        search = RepairSearch(self, near)
+        outcome = search.run(res)
+        text = repair_text(res, outcome)
         if not res.repair:
             res.repair_search = text
+            res.repair_timed_out = outcome.cut_short == search.time_up
         return text
 
     def decide(self) -> Result:

@@ -41,6 +41,8 @@ class Result:
     """The verdict is ``layout`` because the claim holds in numerator layout (every gradient transposed)."""
     repair_search: str | None = None
     """What the repair search tried when it found no repair (the number of edited readings)."""
+    repair_timed_out: bool = False
+    """The repair search was stopped by time (a later check, with more time, may find a repair)."""
     repair_proved: bool = False
     """The repair was proved as a claim of its own (every printed repair is)."""
     withheld: list[str] = field(default_factory=list)

@@ -43,13 +43,11 @@ def batch_entry_points(model: Model, split: BatchSplit, data_dims) -> List[str]:
     """
     axes = {s.base: data_dims(s).index(split.size) for s in model.data_symbols}
     axes.update({f"{s.base}_0": 1 for s in model.states})
-    initial = tuple(f"{s.base}_0" for s in model.states)
     table = ", ".join(f"{k!r}: {v}" for k, v in axes.items())
     return [
         f"BATCH_SIZE = {split.size!r}  # the size whose columns are split over threads",
         f"BATCH_AXES = {{{table}}}  # the batch's axis in every data array",
         f"BATCH_MEAN = {split.mean!r}  # the loss is a {'mean' if split.mean else 'sum'} over the columns",
-        f"INITIAL_STATES = {initial!r}",
         "MIN_PART_COLUMNS = 256  # narrower parts cost more in threads than they save",
         "",
         "",
