@@ -192,10 +192,10 @@ class _Reader:
         first = speller.spell(part.text, part.col, defs)
         prose = None
         if first.problems:  # prose after the equation may hold what no equation does (tanh' in words)
-            cut = _first_separator(" =" + part.text, len(part.text) + 2)
-            if cut is not None and part.text[:cut - 2].strip():
-                prose = part.text[cut - 2:].strip()
-                part = Span(part.text[:cut - 2].rstrip(), part.line, part.col)
+            cut = _first_separator(part.text, 0, len(part.text))
+            if cut is not None and part.text[:cut].strip():
+                prose = part.text[cut:].strip()
+                part = Span(part.text[:cut].rstrip(), part.line, part.col)
                 speller.readings, speller.choices, speller.choice_points = [], {}, {}
                 first = speller.spell(part.text, part.col, defs)
         if first.problems:
@@ -253,11 +253,11 @@ PROSE_TAIL = re.compile(r"\s*(?:[,;'\"]|<-|--|—|\.(?:\s|$)|[A-Za-z]{3,}(?:\s|$
 """What starts the prose that follows an equation on its line: a comma, an arrow, a quote, a word."""
 
 
-def _first_separator(text: str, before: int):
-    """The first comma, semicolon or arrow outside brackets after the ``=`` and before ``before`` (a character
-    the lexer refused: the prose after an equation may hold one, as in ``tanh'``), or None."""
+def _first_separator(text: str, start: int, before: int):
+    """The first comma, semicolon or arrow outside brackets in ``text[start:before]`` (``before``: a character
+    the lexer refused, since the prose after an equation may hold one, as in ``tanh'``), or None."""
     depth = 0
-    for i in range(text.find("=") + 1, before):
+    for i in range(start, before):
         ch = text[i]
         depth += ch in "([{"
         depth -= ch in ")]}"
@@ -275,7 +275,7 @@ def _without_prose_tail(path: str, model: Model, text: str, err: InputError, not
     if not err.line or err.column <= 1:
         return None
     cuts = [err.column - 1] if PROSE_TAIL.match(text, err.column - 1) else []
-    cuts.append(_first_separator(text, err.column - 1))
+    cuts.append(_first_separator(text, text.find("=") + 1, err.column - 1))  # after the claim's own '='
     for cut in cuts:
         if cut is None:
             continue
