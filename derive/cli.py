@@ -51,7 +51,8 @@ def cmd_show(args) -> int:
     model = load_model(args.model)
     derivation = derive_matrix(model)
     proof = None if args.no_proof else prove(
-        derivation, seed=args.seed, progress=lambda line: print(f"derive show: {line}", file=sys.stderr, flush=True))
+        derivation, seed=args.seed, progress=lambda line: print(f"derive show: {line}", file=sys.stderr, flush=True),
+        symbolic=args.symbolic_proof)
     print(format_show(model, derivation, proof))
     return 0 if proof is None or proof.holds else 1
 
@@ -199,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="every derived gradient with shapes, and the proof")
     s.add_argument("model")
     s.add_argument("--seed", type=int, default=0, help="seed of the proof's class targets and witness")
-    s.add_argument("--no-proof", action="store_true", help="skip the symbolic proof")
+    s.add_argument("--no-proof", action="store_true", help="skip the proof")
+    s.add_argument("--symbolic-proof", action="store_true",
+                   help="prove every entry with SymPy alone, without the randomized identity test (slower)")
     _add_seconds(s)
     _add_no_cache(s)
     s.set_defaults(fn=cmd_show)

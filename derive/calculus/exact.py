@@ -182,8 +182,9 @@ def reverse_sweep(u: Unrolled, loss: Optional[Tuple[str, Optional[int]]] = None)
         result.definition[bar] = sympy.Add(*[p[1] for p in parts[s]])
         result.order.append(s)
         owner = u.owner[s]
+        derivatives = partials(expr)
         for v in sorted(expr.free_symbols, key=lambda x: x.name):
-            d = step_at_zero(sympy.diff(expr, v))
+            d = step_at_zero(derivatives[v])
             if d != 0:
                 parts.setdefault(v, []).append((owner, d * bar))
     for v in u.leaves:
@@ -193,6 +194,38 @@ def reverse_sweep(u: Unrolled, loss: Optional[Tuple[str, Optional[int]]] = None)
             result.definition[bar] = sympy.Add(*[p[1] for p in parts[v]])
             result.order.append(v)
     return result
+
+
+def partials(expr: sympy.Expr) -> Dict[sympy.Symbol, sympy.Expr]:
+    """``sympy.diff(expr, v)`` for every free symbol ``v``, each function's derivative taken once.
+
+    A function of a long sum (``sigmoid(W @ x + U @ h + b)`` at one entry)
+    is differentiated with respect to its argument once, and that factor is
+    multiplied by the argument's derivative for each symbol in it: the chain
+    rule, with SymPy's ``diff`` at each link.  The expressions are the same
+    as ``diff`` gives directly (``tests/test_identity_test.py`` compares them).
+    """
+    free = sorted(expr.free_symbols, key=lambda x: x.name)
+    apps = sorted((a for a in expr.atoms(sympy.Function) if len(a.args) == 1 and len(a.args[0].free_symbols) > 1),
+                  key=sympy.default_sort_key)
+    apps = [a for a in apps if not any(a != b and b.has(a) for b in apps)]  # only the outermost
+    if not apps:
+        return {v: sympy.diff(expr, v) for v in free}
+    dummies = [sympy.Dummy() for _ in apps]
+    back = dict(zip(dummies, apps))
+    outer = expr.xreplace(dict(zip(apps, dummies)))
+    x = sympy.Dummy()
+    through = []
+    for app, dummy in zip(apps, dummies):
+        inner = sympy.diff(app.func(x), x).xreplace({x: app.args[0]})
+        through.append((app.args[0], (sympy.diff(outer, dummy) * inner).xreplace(back)))
+    rest = outer.free_symbols
+    out = {}
+    for v in free:
+        parts = [sympy.diff(outer, v).xreplace(back)] if v in rest else []
+        parts += [common * sympy.diff(arg, v) for arg, common in through if v in arg.free_symbols]
+        out[v] = sympy.Add(*parts)
+    return out
 
 
 def derive_exact(model: Model, sizes: Dict[str, int], class_seed: int = 0) -> ExactAdjoints:

@@ -17,6 +17,8 @@ exact sweep evaluated at the same point.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -26,17 +28,13 @@ import sympy
 
 from ..model.model import Model
 from ..model.sizes import constant_sizes, first_fitting, smallest_T
-from ..notation.expr import Adj, Call
+from ..notation.expr import Call
 from .cache_keys import cached_for_model, sizes_key
-from .entries import Mat, elementwise, zeros
-from .exact import ExactAdjoints, Unrolled, reverse_sweep, unroll
-from .matrix import MatrixDerivation, Term, in_range
+from .exact import ExactAdjoints, reverse_sweep, unroll
+from .identity_test import RandomizedIdentity
+from .matrix import MatrixDerivation
+from .witness import instantiate, numeric_witness
 
-PRECISION = 50
-
-
-def _add(a: Optional[Mat], b: Mat) -> Mat:
-    return b if a is None else elementwise(a, b, lambda x, y: x + y)
 
 
 def default_proof_sizes(model: Model, count: int = 3) -> List[Dict[str, int]]:
@@ -146,11 +144,18 @@ def is_zero(expr: sympy.Expr, thorough: bool = False) -> bool:
 
 
 class EntryProver:
-    """Checks a candidate entry against an exact adjoint definition."""
+    """Checks a candidate entry against an exact adjoint definition.
 
-    def __init__(self, exact: ExactAdjoints, max_rounds: int = 4):
+    With ``randomized``, an identity that test shows is taken at once (with
+    its error bound); the rest, and every identity without it, go through
+    SymPy's cancellation in rounds of substitution.
+    """
+
+    def __init__(self, exact: ExactAdjoints, max_rounds: int = 4,
+                 randomized: Optional[RandomizedIdentity] = None):
         self.exact = exact
         self.max_rounds = max_rounds
+        self.randomized = randomized
         self.adjoint_owner = {bar: s for s, bar in exact.symbol.items()}
         self.transcendental = {sym for sym, expr in exact.unrolled.assignments
                                if expr.has(*TRANSCENDENTAL) or any(p.exp.is_negative for p in expr.atoms(sympy.Pow))}
@@ -186,6 +191,8 @@ class EntryProver:
 
     def equal(self, candidate: sympy.Expr, truth: sympy.Expr) -> bool:
         """``candidate == truth`` as an identity in the unrolled model's symbols."""
+        if self.randomized is not None and self.randomized.equal(candidate, truth):
+            return True
         keep = {s for s in candidate.free_symbols if s in self.adjoint_owner}
         diff = self.expand_adjoints(candidate - truth, keep)
         # Adjoint symbols are free variables: a difference is identically zero
@@ -220,31 +227,6 @@ def _is_softmax(model: Model, name: str) -> bool:
     return eq is not None and isinstance(eq.expr, Call) and eq.expr.fn == "softmax"
 
 
-def instantiate(derivation: MatrixDerivation, exact: ExactAdjoints, name: str,
-                step: Optional[int], terms: List[Term], adjoint_lookup=None) -> Mat:
-    """Sum of a recurrence's terms at a concrete step, with exact adjoints referenced."""
-    u = exact.unrolled
-    lookup = adjoint_lookup or (lambda node, s: exact.matrix(node.name, s))
-    ev = u.evaluator(lookup)
-    total = None
-    rows, cols = u.shape(name)
-    per_step = u.model.symbols[name].per_step
-    for term in terms:
-        if per_step and term.at is not None and term.at.at(step, u.T) != step:
-            continue
-        if term.summed:
-            for t in range(1, u.T + 1):
-                if in_range(term, t, u.T):
-                    total = _add(total, ev(term.expr, t))
-        elif not per_step or in_range(term, step, u.T):
-            total = _add(total, ev(term.expr, step))
-    if total is None:
-        return zeros(rows, cols)
-    if (total.rows, total.cols) != (rows, cols):
-        total = elementwise(zeros(rows, cols), total, lambda x, y: x + y)
-    return total
-
-
 def quantity_steps(model: Model, name: str, T: int) -> List[Optional[int]]:
     sym = model.symbols[name]
     if not sym.per_step:
@@ -255,12 +237,17 @@ def quantity_steps(model: Model, name: str, T: int) -> List[Optional[int]]:
 
 @dataclass
 class LineProof:
-    """The proof of one matrix recurrence at one size combination."""
+    """The proof of one matrix recurrence at one size combination.
+
+    ``randomized`` of the ``entries`` were shown by the randomized identity
+    test; the others symbolically.
+    """
 
     name: str
     sizes: Dict[str, int]
     entries: int
     failures: List[str] = field(default_factory=list)
+    randomized: int = 0
 
     @property
     def holds(self) -> bool:
@@ -276,6 +263,8 @@ class SizeProof:
     witness_max_rel: float
     seconds: float
     classes: Dict[str, List[int]] = field(default_factory=dict)
+    failure_bound: float = 0.0
+    """The chance that an entry the randomized test passed is not an identity (0: every entry symbolic)."""
 
     @property
     def holds(self) -> bool:
@@ -283,22 +272,33 @@ class SizeProof:
 
 
 def prove_at(derivation: MatrixDerivation, sizes: Dict[str, int], seed: int = 0,
-             use_generic: bool = False) -> SizeProof:
+             use_generic: bool = False, symbolic: bool = False) -> SizeProof:
     """Prove every recurrence of ``derivation`` at one size combination.
 
     ``use_generic`` proves the forms before the softmax + cross-entropy
-    simplification instead.
+    simplification instead.  Each entry is first put to the randomized
+    identity test (:mod:`derive.calculus.identity_test`), and what it does
+    not show is proved symbolically; ``symbolic`` proves every entry
+    symbolically.
     """
     start = time.perf_counter()
+    exact = reverse_sweep(unroll(derivation.model, sizes, class_seed=seed))
+    return _prove_with(derivation, exact, seed, use_generic, symbolic, start)
+
+
+def _prove_with(derivation: MatrixDerivation, exact: ExactAdjoints, seed: int, use_generic: bool,
+                symbolic: bool, start: float) -> SizeProof:
     model = derivation.model
-    u = unroll(model, sizes, class_seed=seed)
-    exact = reverse_sweep(u)
-    prover = EntryProver(exact)
+    u = exact.unrolled
+    sizes = u.sizes
+    randomized = None if symbolic else RandomizedIdentity(u.definition, exact.definition, seed)
+    prover = EntryProver(exact, randomized=randomized)
     lines = []
     for name in derivation.order():
         adj = derivation.adjoints[name]
         terms = adj.generic if (use_generic and adj.generic) else adj.terms
         line = LineProof(name, dict(sizes), 0)
+        shown_before = randomized.shown if randomized else 0
         for step in quantity_steps(model, name, u.T):
             candidate = instantiate(derivation, exact, name, step, terms)
             truth = exact.expression(name, step)
@@ -307,72 +307,13 @@ def prove_at(derivation: MatrixDerivation, sizes: Dict[str, int], seed: int = 0,
                 if not prover.equal(value, truth[i, j]):
                     where = model.display(name) if step is None else f"{model.symbols[name].base}_{step}"
                     line.failures.append(f"{where}[{i},{j}]")
+        line.randomized = randomized.shown - shown_before if randomized else 0
         lines.append(line)
     witness = numeric_witness(derivation, exact, seed, use_generic)
     classes = {(model.symbols[name].base if step is None else f"{model.symbols[name].base}_{step}"): v
                for (name, step), v in sorted(u.classes.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))}
-    return SizeProof(dict(sizes), lines, witness, time.perf_counter() - start, classes)
-
-
-def numeric_values(u: Unrolled, exact: ExactAdjoints, seed: int) -> Dict[sympy.Symbol, sympy.Float]:
-    """All forward and exact adjoint values at a random point, 50 digits."""
-    rng = np.random.default_rng(seed + 1000)
-    values: Dict[sympy.Symbol, sympy.Expr] = {}
-    for s in u.leaves:
-        values[s] = sympy.Float(repr(float(rng.normal(0.0, 0.5))), PRECISION)
-    for s, expr in u.assignments:
-        values[s] = sympy.N(expr.xreplace(values), PRECISION)
-    for s in exact.order:
-        bar = exact.symbol[s]
-        values[bar] = sympy.N(exact.definition[bar].xreplace(values), PRECISION)
-    return values
-
-
-def numeric_witness(derivation: MatrixDerivation, exact: ExactAdjoints, seed: int,
-                    use_generic: bool = False) -> float:
-    """Largest relative gap between the matrix recurrences run numerically and the exact sweep."""
-    u = exact.unrolled
-    model = derivation.model
-    values = numeric_values(u, exact, seed)
-    computed: Dict[tuple, Mat] = {}
-
-    def lookup(node: Adj, step):
-        key = (node.name, step)
-        if key not in computed:
-            rows, cols = u.shape(node.name)
-            return zeros(rows, cols)
-        return computed[key]
-
-    worst = 0.0
-    for name, step in backward_schedule(model, u.T, derivation):
-        adj = derivation.adjoints[name]
-        terms = adj.generic if (use_generic and adj.generic) else adj.terms
-        m = instantiate(derivation, exact, name, step, terms, lookup)
-        m = m.map(lambda e: sympy.N(e.xreplace(values), PRECISION))
-        computed[(name, step)] = m
-        truth = exact.matrix(name, step).map(lambda s: values.get(s, sympy.S.Zero))
-        for (i, j), v in m.entries():
-            ref = truth[i, j]
-            gap = abs(float(v - ref))
-            scale = max(abs(float(ref)), 1e-300)
-            worst = max(worst, gap / scale if abs(float(ref)) > 1e-40 else gap)
-    return worst
-
-
-def backward_schedule(model: Model, T: int, derivation: MatrixDerivation):
-    """(quantity, step) in the order a backward pass computes them."""
-    order = []
-    adjoints = derivation.adjoints
-    for eq in reversed(model.phase("post")):
-        order.append((eq.name, None))
-    steps = [eq.name for eq in reversed(model.phase("step"))]
-    for t in range(T, 0, -1):
-        order += [(n, t) for n in steps if n in adjoints]
-    order += [(s.name, 0) for s in model.states if s.name in adjoints]
-    for eq in reversed(model.phase("pre")):
-        order.append((eq.name, None))
-    order += [(s.name, None) for s in model.params]
-    return [(n, s) for n, s in order if n in adjoints]
+    bound = randomized.failure_bound() if randomized and randomized.shown else 0.0
+    return SizeProof(dict(sizes), lines, witness, time.perf_counter() - start, classes, bound)
 
 
 @dataclass
@@ -386,6 +327,20 @@ class Proof:
     def holds(self) -> bool:
         return all(p.holds for p in self.sizes + self.generic_sizes)
 
+    @property
+    def randomized(self) -> int:
+        """How many entries the randomized identity test showed (the rest were proved symbolically)."""
+        return sum(line.randomized for p in self.sizes + self.generic_sizes for line in p.lines)
+
+    @property
+    def entries(self) -> int:
+        return sum(line.entries for p in self.sizes + self.generic_sizes for line in p.lines)
+
+    @property
+    def failure_bound(self) -> float:
+        """The chance that some entry the randomized test showed is not an identity (a union bound)."""
+        return min(1.0, sum(p.failure_bound for p in self.sizes + self.generic_sizes))
+
     def failures(self) -> List[str]:
         out = []
         for p in self.sizes + self.generic_sizes:
@@ -398,7 +353,7 @@ class Proof:
 
 
 def prove(derivation: MatrixDerivation, size_list: Optional[List[Dict[str, int]]] = None,
-          seed: int = 0, progress=None) -> Proof:
+          seed: int = 0, progress=None, symbolic: bool = False) -> Proof:
     """Prove ``derivation`` at each size combination (three by default).
 
     The forms before any softmax + cross-entropy simplification are proved
@@ -406,17 +361,19 @@ def prove(derivation: MatrixDerivation, size_list: Optional[List[Dict[str, int]]
     is called with a line of text before each size.  The proof is kept in
     the on-disk cache (:mod:`derive.cache`) under the model's canonical text,
     the sizes, the seed and the derivation's terms; a later call with the
-    same reads it (its ``seconds`` are then those of the first).
+    same reads it (its ``seconds`` are then those of the first).  Each
+    entry goes to the randomized identity test first and to SymPy when that
+    does not show it; ``symbolic`` proves every entry with SymPy alone.
     """
     size_list = size_list or default_proof_sizes(derivation.model)
     say = progress or (lambda message: None)
     parts = (tuple(sizes_key(s) for s in size_list), seed, repr(list(derivation.adjoints.values())),
-             repr(derivation.constants))
+             repr(derivation.constants), "symbolic" if symbolic else "randomized")
     computed = []
 
     def compute() -> Proof:
         computed.append(True)
-        return _prove(derivation, size_list, seed, say)
+        return _prove(derivation, size_list, seed, say, symbolic)
 
     proof = cached_for_model("prove", derivation.model, parts, compute)
     if not computed:
@@ -424,13 +381,50 @@ def prove(derivation: MatrixDerivation, size_list: Optional[List[Dict[str, int]]
     return proof
 
 
-def _prove(derivation: MatrixDerivation, size_list: List[Dict[str, int]], seed: int, say) -> Proof:
-    proofs, generic = [], []
-    for k, sizes in enumerate(size_list):
-        say("proving at " + ", ".join(f"{n}={v}" for n, v in sizes.items()))
-        proofs.append(prove_at(derivation, sizes, seed + k))
-    if any(a.generic for a in derivation.adjoints.values()):
-        for k, sizes in enumerate(size_list):
-            say("proving the unsimplified forms at " + ", ".join(f"{n}={v}" for n, v in sizes.items()))
-            generic.append(prove_at(derivation, sizes, seed + k, use_generic=True))
-    return Proof(proofs, generic)
+_JOB: tuple = ()
+"""What :func:`_prove_size` proves: set just before the worker processes are forked, so they inherit it."""
+
+
+def _prove_size(k: int):
+    derivation, size_list, seed, symbolic = _JOB
+    start = time.perf_counter()
+    exact = reverse_sweep(unroll(derivation.model, size_list[k], class_seed=seed + k))
+    main = _prove_with(derivation, exact, seed + k, False, symbolic, start)
+    if not any(a.generic for a in derivation.adjoints.values()):
+        return main, None
+    return main, _prove_with(derivation, exact, seed + k, True, symbolic, time.perf_counter())
+
+
+def proof_processes(count: int) -> int:
+    """How many processes prove ``count`` size combinations: one a core, at most ``count``.
+
+    ``DERIVE_PROOF_PROCESSES`` sets it; one process where ``fork`` is missing
+    or inside a daemonic worker (which may not have children).
+    """
+    wanted = os.environ.get("DERIVE_PROOF_PROCESSES", "").strip()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = int(wanted) if wanted.isdigit() and int(wanted) > 0 else cores
+    if "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
+        return 1
+    return max(1, min(n, count))
+
+
+def _prove(derivation: MatrixDerivation, size_list: List[Dict[str, int]], seed: int, say,
+           symbolic: bool) -> Proof:
+    global _JOB
+    has_generic = any(a.generic for a in derivation.adjoints.values())
+    processes = proof_processes(len(size_list))
+    for sizes in size_list:
+        say("proving at " + ", ".join(f"{n}={v}" for n, v in sizes.items())
+            + (" (and the unsimplified forms)" if has_generic else "")
+            + (f" ({processes} processes side by side)" if processes > 1 else ""))
+    _JOB = (derivation, size_list, seed, symbolic)
+    try:
+        if processes > 1:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                results = pool.map(_prove_size, range(len(size_list)), chunksize=1)
+        else:
+            results = [_prove_size(k) for k in range(len(size_list))]
+    finally:
+        _JOB = ()
+    return Proof([main for main, _ in results], [g for _, g in results if g is not None])

@@ -166,8 +166,7 @@ def format_show(model: Model, derivation: MatrixDerivation, proof: Optional[Proo
         lines.append("proof: skipped (--no-proof)")
         return "\n".join(lines)
     lines.append("Proof: every line above equals the exact elementwise derivation (the model unrolled "
-                 "into SymPy scalars, reverse sweep by diff) entry by entry, at each step, as a symbolic "
-                 "identity; a 50-digit evaluation at a random point is a second witness.")
+                 "into SymPy scalars, reverse sweep by diff) entry by entry, at each step. " + method_text(proof))
     for p in proof.sizes:
         lines.append(_size_line(p))
     if proof.generic_sizes:
@@ -180,6 +179,20 @@ def format_show(model: Model, derivation: MatrixDerivation, proof: Optional[Proo
         lines.append("result: NOT PROVED")
         lines += [f"  {f}" for f in proof.failures()]
     return "\n".join(lines)
+
+
+def method_text(proof: Proof) -> str:
+    """How the entries of ``proof`` were shown equal, with the randomized test's error bound."""
+    total, randomized = proof.entries, proof.randomized
+    witness = "a 50-digit evaluation at a random point is a second witness."
+    if randomized == 0:
+        return "Each entry is a symbolic identity (SymPy); " + witness
+    symbolic = total - randomized
+    return (f"{randomized} of {total} entries were shown by a randomized identity test (both sides "
+            f"evaluated exactly modulo the prime 2^61 - 1 at two independent random points; the chance that "
+            f"a false identity passed is below {max(proof.failure_bound, 1e-300):.0e}), "
+            f"{symbolic} as symbolic identities (SymPy); {witness} "
+            f"(--symbolic-proof proves every entry with SymPy alone.)")
 
 
 def _size_line(p) -> str:

@@ -15,7 +15,8 @@ import sympy
 
 from ..calculus.entries import Evaluator, Mat, elementwise, zeros
 from ..calculus.exact import ExactAdjoints, reverse_sweep, unroll
-from ..calculus.prove import PRECISION, EntryProver, instantiate
+from ..calculus.high_precision import PRECISION
+from ..calculus.prove import EntryProver, instantiate
 from ..model.model import Model
 from ..notation.expr import Adj, Iverson, Node, StepSum, adjoint_refs
 from .numeric import FloatEvaluator

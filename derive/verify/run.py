@@ -21,7 +21,8 @@ except ImportError:  # a dependency, but a checkout run without installing may l
 from ..calculus.cache_keys import cached_for_model
 from ..calculus.exact import reverse_sweep, unroll
 from ..calculus.matrix import MatrixDerivation
-from ..calculus.prove import default_proof_sizes, numeric_values
+from ..calculus.prove import default_proof_sizes
+from ..calculus.witness import numeric_values
 from ..emit.loader import import_source
 from ..emit.readable import generate_module
 from ..errors import InputError, SourceText
