@@ -139,11 +139,11 @@ def gru_grads(p, data, slip=None):
         h_prev, u, r, n = hs[t - 1], us[t], rs[t], ns[t]
         dn, du = dh * (u if slip == "u for 1 - u" else 1 - u), dh * (h_prev - n)
         dh_prev = 0 if slip == "no u path" else dh * u
-        da_n = dn * ((1 - n) ** 2 if slip == "(1 - n)**2 in da_n" else 1 - n ** 2)
+        da_n = dn * {"(1 - n)**2 in da_n": (1 - n) ** 2, "n * (1 - n) in da_n": n * (1 - n)}.get(slip, 1 - n ** 2)
         drh = p["U_n"].T @ da_n
         dr = drh * (hs[t] if slip == "h_t in dr" else h_prev)
         dh_prev = dh_prev + drh * r
-        da_r, da_u = dr * r * (1 - r), du * u * (1 - u)
+        da_r, da_u = dr * (1 - r ** 2 if slip == "1 - r**2 in da_r" else r * (1 - r)), du * u * (1 - u)
         dh_prev = dh_prev + (p["U_r"] if slip == "U_r for U_r.T" else p["U_r"].T) @ da_r + p["U_u"].T @ da_u
         for gate, da, inner in (("n", da_n, r * h_prev), ("r", da_r, h_prev), ("u", da_u, h_prev)):
             g["W_" + gate] += da @ x[t - 1].T
@@ -177,6 +177,10 @@ SLIPS = [
     ("tests/data/gru.rnn", "u for 1 - u", "u written for 1 - u", "u_t in place of 1 - u_t in dL/dn_t"),
     ("tests/data/gru.rnn", "(1 - n)**2 in da_n", "(1 - h)**2 written for 1 - h**2",
      "(1 - n_t)**2 in place of 1 - n_t**2 wherever it occurs: in dL/dh_t, dL/dr_t, dL/dW_n, dL/dU_n, dL/db_n"),
+    ("tests/data/gru.rnn", "1 - r**2 in da_r", "tanh's derivative 1 - s**2 written for a sigmoid's s * (1 - s)",
+     "1 - r_t**2 in place of r_t * (1 - r_t) wherever it occurs"),
+    ("tests/data/gru.rnn", "n * (1 - n) in da_n", "a sigmoid's derivative h * (1 - h) written for tanh's 1 - h**2",
+     "n_t * (1 - n_t) in place of 1 - n_t**2 wherever it occurs"),
 ]
 
 

@@ -9,7 +9,7 @@ import pytest
 from derive.model.build import load_text
 from derive.calculus.matrix import derive_matrix
 from derive.calculus.prove import prove_at
-from derive.calculus.rules import VJP
+from derive.calculus.rules import MODEL_RULES, VJP
 
 HEADER = """size H = 2, K = 3
 param A : H x K
@@ -42,6 +42,8 @@ CASES = {
     "pick": ("exp(A)[c]", "1 x K"),
     "onehot": ("onehot(c) * A", "H x K"),
     "ones_like": ("ones_like(A) * S", "H x K"),
+    "stack": ("[A; C.T * S]", "2*H x K"),
+    "slice": ("tanh([A; C.T])[H:2*H, :] + [A; C.T].T[:, 0:H].T * S", "H x K"),
 }
 
 
@@ -52,7 +54,7 @@ def model_for(rule):
 
 
 def test_every_rule_has_a_case():
-    assert {key[0] for key in VJP} | {"mean"} == set(CASES) | {"step"}
+    assert {key[0] for key in VJP} | set(MODEL_RULES) == set(CASES) | {"step"}
 
 
 @pytest.mark.parametrize("rule", sorted(CASES))

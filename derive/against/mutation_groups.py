@@ -15,10 +15,19 @@ from dataclasses import dataclass, replace
 from ..calculus.matrix import MatrixDerivation
 from ..notation.expr import Adj, Node, Ref, shift_steps, transform, walk
 from ..notation.printer import show
-from .mutation_vocabulary import GATE, LINEAR, MISSING_FACTOR, SQUARE, Mutation, Vocabulary
+from .mutation_vocabulary import (
+    GATE,
+    LINEAR,
+    MISSING_FACTOR,
+    SIGMOID_FOR_TANH,
+    SQUARE,
+    TANH_FOR_SIGMOID,
+    Mutation,
+    Vocabulary,
+)
 
 STEP = "a step off by one"
-SHARED_KINDS = (SQUARE, LINEAR, GATE, MISSING_FACTOR, "+ and - mixed up", STEP)
+SHARED_KINDS = (SQUARE, LINEAR, TANH_FOR_SIGMOID, SIGMOID_FOR_TANH, GATE, MISSING_FACTOR, "+ and - mixed up", STEP)
 """The slips that a value computed once and used in several terms carries into each of them."""
 
 

@@ -46,9 +46,11 @@ LAST_ONLY = "the last step's term for the sum over every step"
 EVERY_STEP = "a last-step term written at every step"
 MISSING_FACTOR = "a missing factor (a derivative left out)"
 GATE = "u written for 1 - u"
+TANH_FOR_SIGMOID = "tanh's derivative 1 - s**2 written for a sigmoid's s * (1 - s)"
+SIGMOID_FOR_TANH = "a sigmoid's derivative h * (1 - h) written for tanh's 1 - h**2"
 
 
-LIKELIEST = (SQUARE, LINEAR, RECURRENT, "a missing transpose", MISSING_FACTOR, "an extra 1/B", "a missing 1/B",
+LIKELIEST = (SQUARE, LINEAR, TANH_FOR_SIGMOID, SIGMOID_FOR_TANH, RECURRENT, "a missing transpose", MISSING_FACTOR, "an extra 1/B", "a missing 1/B",
              "an extra 1/T", "a missing 1/T", "a step off by one", "a transpose too many", "a product's operands swapped",
              LAST_ONLY, EVERY_STEP, INITIAL_STATE, "a sign", GATE, "one quantity or gradient for another of its shape",
              "a factor 2 (a square's derivative, a loss's 1/2)", "missing terms", "@ and * mixed up",
@@ -134,14 +136,30 @@ def _one_minus_square(n: Node) -> bool:
             and isinstance(n.b, Binary) and n.b.op == "**" and n.b.b == Num(Fraction(2)))
 
 
+def _sigmoid_derivative(n: Node):
+    """``s`` when ``n`` is ``s * (1 - s)`` or ``(1 - s) * s``, else None."""
+    if not (isinstance(n, Binary) and n.op == "*"):
+        return None
+    for s, rest in ((n.a, n.b), (n.b, n.a)):
+        if isinstance(rest, Binary) and rest.op == "-" and rest.a == Num(Fraction(1)) and rest.b == s:
+            return s
+    return None
+
+
 def own_edits(expr: Node) -> Iterator[tuple[Node, str, Node, Node]]:
-    """The slips of a tree that no claims repair undoes as written: ``(1 - h)**2``, ``1 - h``, ``u`` for
-    ``1 - u``, ``h_{T-1}`` for ``h_T``, the last step's ``h_{T-1}`` for the running ``h_{t-1}``, a factor left
-    out."""
+    """The slips of a tree that no claims repair undoes as written: ``(1 - h)**2``, ``1 - h``, the
+    derivative of tanh for a sigmoid's and the other way round, ``u`` for ``1 - u``, ``h_{T-1}`` for
+    ``h_T``, the last step's ``h_{T-1}`` for the running ``h_{t-1}``, a factor left out."""
+    two = Num(Fraction(2))
     for path, n in subtrees(expr):
         if _one_minus_square(n):
-            for new, kind in ((Binary("**", Binary("-", n.a, n.b.a), n.b.b), SQUARE), (Binary("-", n.a, n.b.a), LINEAR)):
+            for new, kind in ((Binary("**", Binary("-", n.a, n.b.a), n.b.b), SQUARE), (Binary("-", n.a, n.b.a), LINEAR),
+                              (Binary("*", n.b.a, Binary("-", n.a, n.b.a)), SIGMOID_FOR_TANH)):
                 yield replace_at(expr, path, new), kind, n, new
+        elif _sigmoid_derivative(n) is not None:
+            gate = _sigmoid_derivative(n)
+            new = Binary("-", Num(Fraction(1)), Binary("**", gate, two))
+            yield replace_at(expr, path, new), TANH_FOR_SIGMOID, n, new
         elif isinstance(n, Binary) and n.op == "-" and n.a == Num(Fraction(1)) and isinstance(n.b, Ref):
             yield replace_at(expr, path, n.b), GATE, n, n.b
     for path, n in subtrees(expr):

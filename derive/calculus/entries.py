@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional
 
 import sympy
 
+from ..notation.blocks import Place, Slice, Stack, dim_value
 from ..notation.expr import ARITHMETIC, Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 
 Key = tuple  # (name, step or None)
@@ -96,7 +97,7 @@ class Evaluator:
         self.classes = classes
 
     def dim(self, d) -> int:
-        return d if isinstance(d, int) else self.sizes[d]
+        return dim_value(d, self.sizes)
 
     def step_number(self, step, t: Optional[int]) -> Optional[int]:
         if step is None:
@@ -126,9 +127,28 @@ class Evaluator:
             x = self.value_of(node.x, t)
             cls = self.classes(node.cls.name, self.step_number(node.cls.step, t))
             return Mat.fill(1, x.cols, lambda i, j: x[cls[j], j])
+        if isinstance(node, (Stack, Slice, Place)):
+            return self.block(node, t)
         if isinstance(node, Call):
             return self.call(node, t)
         raise TypeError(type(node).__name__)
+
+    def block(self, node: Node, t) -> Mat:
+        """A row stack, a slice, or a block placed in zeros, entry by entry."""
+        parts = [self.value_of(a, t) for a in node.args]
+        if isinstance(node, Stack):
+            rows = [r for p in parts for r in range(p.rows)]
+            owner = [p for p in parts for _ in range(p.rows)]
+            return Mat.fill(len(rows), parts[0].cols, lambda i, j: owner[i][rows[i], j])
+        x, lo, hi = parts[0], node.lo.value(self.sizes), node.hi.value(self.sizes)
+        if isinstance(node, Slice):
+            if node.axis == 0:
+                return Mat.fill(hi - lo, x.cols, lambda i, j: x[lo + i, j])
+            return Mat.fill(x.rows, hi - lo, lambda i, j: x[i, lo + j])
+        total = node.total.value(self.sizes)
+        if node.axis == 0:
+            return Mat.fill(total, x.cols, lambda i, j: x[i - lo, j] if lo <= i < hi else sympy.S.Zero)
+        return Mat.fill(x.rows, total, lambda i, j: x[i, j - lo] if lo <= j < hi else sympy.S.Zero)
 
     def binary(self, node: Binary, t) -> Mat:
         a, b = self.value_of(node.a, t), self.value_of(node.b, t)

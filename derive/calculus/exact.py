@@ -18,6 +18,7 @@ import numpy as np
 import sympy
 
 from ..model.model import Model
+from ..notation.blocks import dim_value
 from .entries import Evaluator, Mat, zeros
 
 Key = Tuple[str, Optional[int]]  # (symbol name, step number or None)
@@ -44,7 +45,7 @@ class Unrolled:
     leaves: List[sympy.Symbol] = field(default_factory=list)
 
     def dim(self, d) -> int:
-        return d if isinstance(d, int) else self.sizes[d]
+        return dim_value(d, self.sizes)
 
     def shape(self, name: str) -> Tuple[int, int]:
         rows, cols = self.model.symbols[name].shape

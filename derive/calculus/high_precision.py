@@ -41,8 +41,12 @@ class PointEvaluator:
 
     def set(self, symbol: sympy.Symbol, value) -> None:
         """Give ``symbol`` the value ``value`` (a number, or a SymPy number)."""
-        self.values[symbol] = self.context.mpf(value) if not isinstance(value, sympy.Basic) \
-            else self.context.mpf(sympy.Float(value, PRECISION + 10)._mpf_)
+        self.values[symbol] = self._number(value) if isinstance(value, sympy.Basic) else self.context.mpf(value)
+
+    def _number(self, n: sympy.Expr):
+        if n.is_Rational:
+            return self.context.mpf(n.p) / n.q
+        return self.context.mpf(sympy.Float(n, PRECISION + 10)._mpf_)
 
     def __getitem__(self, symbol: sympy.Symbol):
         return self.values[symbol]
@@ -58,7 +62,7 @@ class PointEvaluator:
             return values[expr]
         ctx = self.context
         if expr.is_Number:
-            result = ctx.mpf(expr.p) / expr.q if expr.is_Rational else ctx.mpf(sympy.Float(expr, PRECISION)._mpf_)
+            result = self._number(expr)
         elif expr.is_Add:
             result = ctx.fsum(self(a) for a in expr.args)
         elif expr.is_Mul:
@@ -74,6 +78,6 @@ class PointEvaluator:
             result = ctx.mpf(1) if x > 0 else ctx.mpf(0) if x < 0 else self(expr.args[1])
         else:
             point = {s: sympy.Float(self(s), PRECISION + 10) for s in expr.free_symbols}
-            result = ctx.mpf(sympy.N(expr.xreplace(point), PRECISION + 10)._mpf_)
+            result = self._number(sympy.N(expr.xreplace(point), PRECISION + 10))
         values[expr] = result
         return result

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 from ..model.model import Equation, Model
+from ..notation.blocks import Linear, Place, stack
 from ..notation.expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step, adjoint_refs, shift_steps, transform,
                              walk)
 from .rules import vjp
@@ -45,6 +46,8 @@ class Term:
     fused: bool = False
     via_log_pick: bool = False
     consumer: Optional[int] = None
+    merged: Tuple[str, ...] = ()
+    """The sources of the other blocks of a row stack made of several uses (the gates read from ``a_t``)."""
 
 
 @dataclass
@@ -246,6 +249,30 @@ def _merge_repeats(terms: List[Term], model: Model) -> List[Term]:
             for t, k in counts.items()]
 
 
+def _merge_places(terms: List[Term]) -> List[Term]:
+    """Terms that each place a block in some rows of zeros, and together fill every row, as one row stack.
+
+    ``dL/da_t`` of gates sliced from ``a_t`` is then ``[dL/di_t * ...; dL/df_t * ...; ...]`` rather
+    than a sum of zero-padded blocks.  Only terms alike in everything but their expression merge.
+    """
+    groups: Dict[tuple, List[Term]] = {}
+    for t in terms:
+        if isinstance(t.expr, Place) and t.expr.axis == 0:
+            groups.setdefault((t.at, t.summed, t.fused, t.via_log_pick, t.consumer, t.expr.total), []).append(t)
+    out, merged = list(terms), set()
+    for (*_, total), group in groups.items():
+        by_start, start, blocks = {t.expr.lo: t for t in group}, Linear(), []
+        while start in by_start and start != total:
+            blocks.append(by_start[start])
+            start = by_start[start].expr.hi
+        if start != total or len(blocks) != len(group) or len(blocks) < 2:
+            continue
+        out[out.index(blocks[0])] = replace(blocks[0], expr=stack([b.expr.args[0] for b in blocks]),
+                                            merged=tuple(b.source for b in blocks[1:]))
+        merged |= {id(b) for b in blocks[1:]}
+    return [t for t in out if id(t) not in merged]
+
+
 def derive_matrix(model: Model) -> MatrixDerivation:
     """Run the matrix reverse sweep and tidy each adjoint.
 
@@ -274,7 +301,7 @@ def derive_matrix(model: Model) -> MatrixDerivation:
             expr = simplify(_substitute(t.expr, constants), model)
             if not (isinstance(expr, Num) and expr.value == 0):
                 out.append(replace(t, expr=expr))
-        return _merge_repeats(out, model)
+        return _merge_places(_merge_repeats(out, model))
 
     result = MatrixDerivation(model)
     for name in raw:

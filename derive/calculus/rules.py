@@ -11,11 +11,16 @@ broadcast); the caller stretches it with ``ones_like`` where a matrix
 product or a symbol needs the full shape, and sums a broadcast operand back
 to its shape (:func:`derive.calculus.matrix.unbroadcast`).
 
+A row stack's adjoint is the slices of ``G`` its operands' rows span; a
+slice's is ``G`` placed in zeros at its rows (or columns). These and the
+mean read their operands' shapes (:data:`MODEL_RULES`).
+
 Each rule is proved against SymPy's scalar ``diff`` by ``tests/test_rules.py``.
 """
 
 from __future__ import annotations
 
+from ..notation.blocks import Linear, dim_linear, place, slice_of
 from ..notation.expr import ARITHMETIC, ONE, Binary, Call, Node, Num, SizeRef, Unary
 
 
@@ -65,14 +70,51 @@ VJP = {
 }
 
 
+def spans(node, model):
+    """``(lo, hi)`` of each operand's rows in a row stack, in order."""
+    ends = [Linear()]
+    for part in node.args:
+        ends.append(ends[-1] + dim_linear(model.shape(part)[0]))
+    return zip(ends, ends[1:])
+
+
+def length(node, axis, model) -> Linear:
+    """The rows (``axis`` 0) or columns of ``node``."""
+    return dim_linear(model.shape(node)[axis])
+
+
+def _full(G, node, model):
+    """``G`` stretched to ``node``'s shape when it is a broadcasting 1 x 1."""
+    return G if model.shape(G) == model.shape(node) else mul(G, Call("ones_like", (node,)))
+
+
+def dim_node(d) -> Node:
+    """A dimension as a number in a tree: ``3``, ``H``, ``4 * H``, ``F + H``."""
+    if isinstance(d, int):
+        return Num(d)
+    terms = [SizeRef(n) if c == 1 else Binary("*", Num(c), SizeRef(n)) for n, c in dim_linear(d).terms]
+    out = terms[0]
+    for term in terms[1:]:
+        out = Binary("+", out, term)
+    return out if not dim_linear(d).const else Binary("+", out, Num(dim_linear(d).const))
+
+
 def mean_rule(n, G, out, model):
     """``mean(X)``: every entry gets ``G / (rows * cols)``."""
     rows, cols = model.shape(n.args[0])
-    count = [Num(d) if isinstance(d, int) else SizeRef(d) for d in (rows, cols) if d != 1]
+    count = [dim_node(d) for d in (rows, cols) if d != 1]
     if not count:
         return (G,)
     denominator = count[0] if len(count) == 1 else Binary("*", count[0], count[1])
     return (Binary("/", G, denominator),)
+
+
+MODEL_RULES = {  # the rules that need operands' shapes
+    "mean": mean_rule,
+    "stack": lambda n, G, out, m: tuple(slice_of(G, 0, lo, hi) for lo, hi in spans(n, m)),
+    "slice": lambda n, G, out, m: (place(_full(G, n, m), n.axis, n.lo, n.hi, length(n.args[0], n.axis, m)),),
+}
+"""Rules that read their operands' shapes: the mean's count, a stack's spans, a slice's whole length."""
 
 
 def rule_key(node: Node) -> tuple:
@@ -93,8 +135,8 @@ def vjp(node: Node, G: Node, out: Node, model):
     that summing it back (:func:`derive.calculus.matrix.unbroadcast`) counts every
     entry it was broadcast over.
     """
-    if isinstance(node, Call) and node.fn == "mean":
-        return mean_rule(node, G, out, model)
+    if isinstance(node, Call) and node.fn in MODEL_RULES:
+        return MODEL_RULES[node.fn](node, G, out, model)
     key = rule_key(node)
     if key not in VJP:
         raise NotImplementedError(f"no VJP rule for {key[0]}")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..notation.blocks import Place, Slice, Stack
 from ..notation.expr import ARITHMETIC, Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, StepSum, Unary
 
 
@@ -110,9 +111,28 @@ class FloatEvaluator:
             if self.shape_of is None:
                 raise Undefined("the shape of an Iverson bracket's term")
             return np.zeros(self.shape_of(node.args[0]))
+        if isinstance(node, (Stack, Slice, Place)):
+            return self.block(node, t)
         if isinstance(node, Call):
             return self.call(node, t)
         raise TypeError(type(node).__name__)
+
+    def block(self, node: Node, t: int | None) -> np.ndarray:
+        """A row stack, a slice, or a block placed in zeros."""
+        parts = [self.value_of(a, t) for a in node.args]
+        if isinstance(node, Stack):
+            if len({p.shape[1] for p in parts}) != 1:
+                raise Undefined("a stack of matrices with different columns")
+            return np.concatenate(parts, axis=0)
+        x, lo, hi = parts[0], node.lo.value(self.sizes), node.hi.value(self.sizes)
+        length = node.total.value(self.sizes) if isinstance(node, Place) else x.shape[node.axis]
+        if not 0 <= lo < hi <= length:
+            raise Undefined(f"the span {lo}:{hi} outside 0:{length}")
+        if isinstance(node, Slice):
+            return x[lo:hi] if node.axis == 0 else x[:, lo:hi]
+        out = np.zeros((length, x.shape[1]) if node.axis == 0 else (x.shape[0], length))
+        out[(slice(lo, hi), slice(None)) if node.axis == 0 else (slice(None), slice(lo, hi))] = x
+        return out
 
     def step_sum(self, node: StepSum, t: int | None) -> np.ndarray:
         """``sum_{k=a}^{b} x`` at the claim's step ``t`` (zero over an empty range)."""

@@ -31,6 +31,17 @@ def _onehot(classes, n):
     return out
 
 
+def _place(block, lo, hi, total, axis):
+    """``block`` in the span lo:hi of zeros ``total`` long along ``axis`` (the adjoint of a slice)."""
+    shape = list(np.shape(block))
+    shape[axis] = total
+    out = np.zeros(shape, dtype=np.result_type(block, float))
+    index = [slice(None)] * len(shape)
+    index[axis] = slice(lo, hi)
+    out[tuple(index)] = block
+    return out
+
+
 def _pick(a, classes):
     return a[classes, np.arange(a.shape[1])][None, :]
 
@@ -82,6 +93,24 @@ def _axes_hint(label, shape, dims, sizes):
                 for got, dim in zip(moved, dims)):
             return f"; reordered, its axes fit: pass np.transpose({label}, {order}), of shape {moved}"
     return ""
+
+
+def _sum_sizes(sizes, sums):
+    """Sizes a sum of them gives (H from 4*H), and each sum checked against its sizes (4*H = 4 * H)."""
+    for _ in range(len(sums) + 1):
+        for dim, (coefs, const) in sums.items():
+            unknown = [n for n in coefs if n not in sizes]
+            if dim in sizes and len(unknown) == 1:
+                rest = sizes[dim] - const - sum(c * sizes[n] for n, c in coefs.items() if n in sizes)
+                sizes[unknown[0]] = rest // coefs[unknown[0]]
+    for dim, (coefs, const) in sums.items():
+        if dim in sizes and all(n in sizes for n in coefs):
+            want = const + sum(c * sizes[n] for n, c in coefs.items())
+            if sizes[dim] != want:
+                known = ", ".join(f"{n} = {sizes[n]}" for n in coefs)
+                raise ValueError(f"the arrays give {sizes[dim]} for the dimension {dim}, but {known} "
+                                 f"make it {want}: {', '.join(k for k, v in PARAM_SHAPES.items() if dim in v)} "
+                                 "has the wrong shape")
 
 
 def _check_keys(params, data):

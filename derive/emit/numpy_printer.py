@@ -6,6 +6,7 @@ import re
 from typing import Optional
 
 from ..calculus.matrix import softmax_argument
+from ..notation.blocks import Linear, Place, Slice, Stack, dim_linear
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from ..notation.printer import BINARY_PREC, PREC_POSTFIX, NotationPrinter
 from .hygiene import size_placeholder, symbol_placeholder
@@ -36,9 +37,26 @@ def size_name(name: str) -> str:
     return "T" if name == "T" else size_placeholder(name)
 
 
+def linear_code(lin: Linear) -> str:
+    """A size expression in code: ``2 * H``, ``H + V``, ``0``."""
+    parts = [(c, size_name(n) if abs(c) == 1 else f"{abs(c)} * {size_name(n)}") for n, c in lin.terms]
+    if lin.const or not parts:
+        parts.append((lin.const, str(abs(lin.const))))
+    out = ("-" if parts[0][0] < 0 else "") + parts[0][1]
+    return out + "".join((" - " if c < 0 else " + ") + word for c, word in parts[1:])
+
+
+def dim_code(d) -> str:
+    """A dimension in code: ``3``, ``H``, ``(4 * H)``."""
+    if isinstance(d, int):
+        return str(d)
+    lin = dim_linear(d)
+    return size_name(d) if lin.terms == ((d, 1),) and not lin.const else f"({linear_code(lin)})"
+
+
 def dims_code(shape, per_step: bool) -> str:
     """A shape as a tuple in code (``(H, B)``); ``per_step`` puts ``T + 1`` steps in front."""
-    dims = [d if isinstance(d, int) else size_name(d) for d in shape]
+    dims = [dim_code(d) for d in shape]
     if per_step:
         dims = ["T + 1"] + dims
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
@@ -124,6 +142,18 @@ class NumPyPrinter(NotationPrinter):
 
     def print_Pick(self, node: Pick) -> str:
         return f"_pick({self.print(node.x)}, {self.print(node.cls)})"
+
+    # the row axis is -2 and the column axis -1, so these read the same over a leading axis of steps
+    def print_Stack(self, node: Stack) -> str:
+        return f"np.concatenate(({', '.join(self.print(a) for a in node.args)}), axis=-2)"
+
+    def print_Slice(self, node: Slice) -> str:
+        span = f"{linear_code(node.lo)}:{linear_code(node.hi)}"
+        return self.wrap(node.args[0], PREC_POSTFIX) + (f"[..., {span}, :]" if node.axis == 0 else f"[..., {span}]")
+
+    def print_Place(self, node: Place) -> str:
+        bounds = ", ".join(linear_code(b) for b in (node.lo, node.hi, node.total))
+        return f"_place({self.print(node.args[0])}, {bounds}, {-2 if node.axis == 0 else -1})"
 
     def log_pick(self, node: Call, helper: str = "_log_pick") -> Optional[str]:
         """``log(y[c])`` with ``y = softmax(o)``: finite where ``y[c]`` underflows, from ``o``; else None."""

@@ -21,6 +21,7 @@ from .input_gradients import InputGradientSection
 from .forward_entry import ForwardSection
 from .hygiene import finalize
 from .module_helpers import HELPERS
+from ..notation.blocks import dim_names
 from .numpy_printer import NumPyPrinter, dims_code, py_name, size_name, variable
 from .readable_backward import BackwardSection
 from .readable_interface import InterfaceSection
@@ -79,7 +80,7 @@ class ModuleWriter(InterfaceSection, ForwardSection, BackwardSection, InputGradi
         self.emit("def _forward(params, data):")
         self.emit('"""The forward pass; returns the loss and every stored value."""', 1)
         self.emit("sizes = _sizes(params, data)", 1)
-        used = sorted({d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)}
+        used = sorted({n for s in model.symbols.values() if s.shape for d in s.shape for n in dim_names(d)}
                       | {s.classes for s in model.symbols.values() if isinstance(s.classes, str)}
                       | ({"T"} if model.has_steps else set()) | self.sizes_as_numbers())
         fixed, optional = self.array_sizes(), self.array_sizes(optional=True)

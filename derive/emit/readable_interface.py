@@ -13,6 +13,7 @@ from typing import List, Set
 from .. import __version__
 from ..calculus.matrix import MatrixDerivation
 from ..model.model import Model
+from ..notation.blocks import SizeSum, dim_linear, dim_names
 from ..notation.expr import SizeRef, Step, walk
 from ..notation.printer import show
 from .forward_entry import forward_doc_lines
@@ -90,7 +91,14 @@ class InterfaceSection:
         else:
             dims = [d for s in model.params for d in s.shape]
             dims += [d for s in model.data_symbols for d in self.data_dims(s)]
-        return {d for d in dims if isinstance(d, str)}
+        return {n for d in dims if isinstance(d, str) for n in dim_names(d)}
+
+    def size_sums(self) -> dict:
+        """The dimensions that are sums of sizes (``4*H``, ``H + 1``), each as its coefficients by size name
+        and its constant."""
+        dims = {d for s in self.model.symbols.values() if s.shape and s.kind != "quantity" for d in s.shape}
+        return {str(d): (dict(dim_linear(d).terms), dim_linear(d).const)
+                for d in sorted(dims, key=str) if isinstance(d, SizeSum)}
 
     def sizes_as_numbers(self) -> Set[str]:
         """The sizes that equations or gradients use as numbers (``/ B``)."""
@@ -118,6 +126,8 @@ class InterfaceSection:
         self.emit("if name in data:", 2)
         self.emit("count = count if isinstance(count, int) else sizes.get(count, DEFAULT_SIZES.get(count))", 3)
         self.emit("_check_classes(name, np.asarray(data[name]), count)", 3)
+        if self.size_sums():
+            self.emit(f"_sum_sizes(sizes, {self.size_sums()!r})", 1)
         self.emit('if sizes.get("T", 1) < 1:', 1)
         self.emit('raise ValueError("the data has no steps (T = 0): give at least one")', 2)
         self.emit("return sizes", 1)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import InputError, SourceText, split_lines
+from ..notation.blocks import SizeTable, dim_names
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from ..notation.expression_parser import MAX_STEP_DIGITS
 from ..notation.parse import MAX_SIZE, MAX_TEXT, Statement, parse_statements
@@ -131,8 +132,8 @@ def _declare(st: Statement, src: SourceText, sizes, symbols):
     if st.name in symbols:
         raise src.error(f"'{st.name}' is declared twice", st.name_pos)
     for dim, pos in zip((st.classes,) + tuple(st.shape) if st.classes is not None else st.shape, st.dim_pos):
-        if isinstance(dim, str) and dim not in sizes:
-            raise src.error(f"unknown size '{dim}': declare it in a 'size' line", pos)
+        for size in (n for n in dim_names(dim) if n not in sizes):
+            raise src.error(f"unknown size '{size}': declare it in a 'size' line", pos)
     per_step = st.name.endswith("_t")
     symbols[st.name] = Symbol(st.name, st.kind, per_step, st.shape, st.name_pos, st.classes)
 
@@ -225,7 +226,7 @@ def build_model(statements: List[Statement], src: SourceText, name: str) -> Mode
         On an unknown name, a misplaced step, a shape that does not conform,
         a missing loss or a state without an equation.
     """
-    sizes: Dict[str, Optional[int]] = {}
+    sizes: Dict[str, Optional[int]] = SizeTable()  # also answers a sum of sizes, sizes['4*H']
     size_positions: Dict[str, Tuple[int, int]] = {}
     symbols: Dict[str, Symbol] = {}
     eq_statements = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
+from ..notation.blocks import Linear, Place, Slice, Stack, dim_linear
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
 
 Dim = Union[str, int]
@@ -150,7 +151,9 @@ def broadcast(sa: Shape, sb: Shape) -> Optional[Shape]:
 
 
 def shape_text(shape: Shape) -> str:
-    return f"{shape[0]} x {shape[1]}"
+    """``H x B``, ``4*H x (F + H)``."""
+    rows, cols = (f"({d})" if isinstance(d, str) and " " in d else str(d) for d in shape)
+    return f"{rows} x {cols}"
 
 
 def _symbol_shape(node, model: Model) -> Shape:
@@ -218,6 +221,8 @@ def infer_shape(node: Node, model: Model) -> Shape:
                 f"{node.cls.name} has {csym.shape[1]} columns but the indexed matrix "
                 f"has {sx[1]}", node)
         return (1, sx[1])
+    if isinstance(node, (Stack, Slice, Place)):
+        return block_shape(node, model)
     if isinstance(node, Call):
         fn = node.fn
         if fn == "onehot":
@@ -239,3 +244,36 @@ def infer_shape(node: Node, model: Model) -> Shape:
             return (1, s[1])
         return s
     raise TypeError(f"no shape rule for {type(node).__name__}")
+
+
+def block_shape(node: Node, model: Model) -> Shape:
+    """The shape of a row stack, a slice or a placed block (:mod:`derive.notation.blocks`)."""
+    if isinstance(node, Stack):
+        shapes = [infer_shape(part, model) for part in node.args]
+        rows = Linear()
+        for part, shape in zip(node.args, shapes):
+            if not dims_equal(shape[1], shapes[0][1]):
+                raise ShapeError(f"stacking [a; b] needs the same columns: {shape_text(shapes[0])} and "
+                                 f"{shape_text(shape)} (columns {shapes[0][1]} and {shape[1]})", node)
+            rows = rows + dim_linear(shape[0])
+        return (rows.dim(), shapes[0][1])
+    s = infer_shape(node.args[0], model)
+    if isinstance(node, Place):
+        return (node.total.dim(), s[1]) if node.axis == 0 else (s[0], node.total.dim())
+    length, word = (s[0], "rows") if node.axis == 0 else (s[1], "columns")
+    for bound, pos in ((node.lo, node.lo_pos), (node.hi, node.hi_pos)):
+        unknown = [n for n, _ in bound.terms if n not in model.sizes]
+        if unknown:
+            raise ShapeError(f"the slice bound {bound.text()} reads {unknown[0]}, which is not a size (a slice "
+                             f"bound is a size expression such as 0, H or 2*H)", Num(0, pos=pos or node.pos))
+    checks = ((node.lo, Linear(), 0, node.lo_pos, f"the slice start {node.lo.text()} is not at least 0"),
+              (node.hi, node.lo, 1, node.hi_pos, f"the slice {node.bounds_text()} is empty at some sizes "
+                                                 f"(its end must exceed its start at every size)"),
+              (dim_linear(length), node.hi, 0, node.hi_pos, f"the slice {node.bounds_text()} runs past the "
+                                                            f"{length} {word} of a {shape_text(s)} matrix"))
+    for big, small, least, pos, message in checks:
+        if not (big - small).at_least(least):
+            raise ShapeError(message + " (bounds are checked for every size of at least 1)",
+                             Num(0, pos=pos or node.pos))
+    part = (node.hi - node.lo).dim()
+    return (part, s[1]) if node.axis == 0 else (s[0], part)

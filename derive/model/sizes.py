@@ -7,9 +7,11 @@ generated module cannot read off its inputs.
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable, Dict
 
 from ..errors import InputError, SourceText
+from ..notation.blocks import SizeSum, SizeTable, dim_names, dim_value
 from ..notation.expr import Adj, Ref, walk
 from .build import ConstantCheck, Resolver
 from .model import Model
@@ -51,8 +53,8 @@ def constant_sizes(model: Model) -> Dict[str, int]:
     so it uses the declared value; a proof or a check at other sizes must
     use that value too.
     """
-    shaped = {d for sym in model.symbols.values() if sym.kind != "quantity" and sym.shape
-              for d in sym.shape if isinstance(d, str)}
+    shaped = {n for sym in model.symbols.values() if sym.kind != "quantity" and sym.shape
+              for d in sym.shape for n in dim_names(d)}
     return {n: v for n, v in model.sizes.items()
             if v is not None and n not in shaped and not (n == "T" and model.has_steps)}
 
@@ -105,7 +107,7 @@ def sizes_for(model: Model, overrides: Dict[str, int]) -> Dict[str, int]:
         raise src.error(f"{first.name} is per step, but the model declares no size T: add "
                         "'size T = ...' or give it with --size T=...", first.pos)
     check_sizes(model, sizes)
-    return sizes
+    return SizeTable(sizes)
 
 
 def _sizes_text(sizes: Dict[str, int]) -> str:
@@ -120,11 +122,37 @@ def first_fitting(model: Model, candidate: Callable[[int], Dict[str, int]], trie
     last candidate is returned as it is, and the work at it will say what fails.
     """
     for shift in range(tries):
-        sizes = candidate(shift)
+        sizes = SizeTable(candidate(shift))
         try:
             check_sizes(model, sizes)
-            return sizes
+            return _sums_apart(model, sizes)
         except InputError:
             continue
+    return sizes
+
+
+def _collisions(model: Model, sizes: Dict[str, int]) -> int:
+    """How many of the model's distinct dimensions (sizes and their sums, ``4*H``) share a value at ``sizes``."""
+    dims = {d for sym in model.symbols.values() if sym.shape for d in sym.shape if not isinstance(d, int)}
+    values = [dim_value(d, sizes) for d in dims]
+    return len(values) - len(set(values))
+
+
+def _sums_apart(model: Model, sizes: SizeTable) -> SizeTable:
+    """``sizes``, or the nearest sizes above them at which a model's sums (``F + H``, ``4*H``) and sizes
+    all differ, so that a transposed operand fails to conform; models without sums keep ``sizes``."""
+    sums = any(isinstance(d, SizeSum) for sym in model.symbols.values() if sym.shape for d in sym.shape)
+    free = [n for n in sizes if n != "T" and n not in constant_sizes(model)]
+    if not sums or not free or _collisions(model, sizes) == 0:
+        return sizes
+    for bumps in sorted(itertools.product(range(3), repeat=min(len(free), 6)), key=lambda b: (sum(b), b)):
+        moved = SizeTable(sizes)
+        moved.update({n: sizes[n] + b for n, b in zip(free, bumps)})
+        if _collisions(model, moved) == 0:
+            try:
+                check_sizes(model, moved)
+                return moved
+            except InputError:
+                continue
     return sizes
 

@@ -30,6 +30,7 @@ from .expr import (
 )
 from .lexer import Token
 from .range_sums import RangeSumReader
+from .stacking import StackingReader
 from .sugar import COMPARISONS, SUGAR_FUNCTIONS, SugarReader, product, sugar_call
 
 BINARY_PRECEDENCE = {"+": 10, "-": 10, "*": 20, "/": 20, "@": 20, "dot": 20, "×": 20}
@@ -62,7 +63,7 @@ def limit_depth(node: Node, parser: "ExpressionParser") -> Node:
     return node
 
 
-class ExpressionParser(RangeSumReader, SugarReader):
+class ExpressionParser(RangeSumReader, StackingReader, SugarReader):
     """Parses the expressions in the tokens of one line; :class:`~derive.notation.parse.LineParser` adds statements."""
 
     def __init__(self, tokens: List[Token], lineno: int, src: SourceText):
@@ -178,7 +179,7 @@ class ExpressionParser(RangeSumReader, SugarReader):
             operand = self.expression(BINARY_PRECEDENCE["*"])
             return Call("sum_t", (operand,), pos=self.pos(tok))
         if tok.kind == "OP" and tok.text == "[":
-            return self.iverson_bracket(tok)
+            return self.bracket(tok)
         if tok.kind == "SUMRANGE":
             return self.range_sum(tok)
         return self.postfix(self.primary())

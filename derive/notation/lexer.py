@@ -135,7 +135,7 @@ def tokenize(line: str, lineno: int, src: SourceText, claims: bool = False) -> L
             tokens.append(Token("OP", UNICODE_OPS[ch], i + 1))
             i += 1
             continue
-        if ch in "@*+-/()[],=:<>":
+        if ch in "@*+-/()[],=:;<>":
             tokens.append(Token("OP", ch, i + 1))
             i += 1
             continue

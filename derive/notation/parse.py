@@ -55,8 +55,15 @@ MAX_STATEMENTS = 2_000
 class LineParser(ExpressionParser):
     """Parses the statements of one line (sizes, declarations, equations, claims)."""
 
-    def dim(self):
+    def dim(self, sums: bool = False):
+        """A dimension and its position; with ``sums``, also a sum such as ``F + H`` or ``4*H``."""
         tok = self.tok
+        if sums and (tok.kind == "NUM" and tok.text.isdigit() or self.at_op("(")
+                     or tok.kind == "NAME" and tok.sub is None and tok.text != "x"):
+            lin = self.dim_sum()
+            if not lin.terms and not 1 <= lin.const <= MAX_SIZE:
+                raise self.src.error(f"a dimension must be a whole number from 1 to {MAX_SIZE:,}", self.pos(tok))
+            return lin.dim(), self.pos(tok)
         if tok.kind == "NUM" and tok.text.isdigit():
             if not 1 <= int(tok.text) <= MAX_SIZE:
                 raise self.error(f"a dimension must be a whole number from 1 to {MAX_SIZE:,}")
@@ -68,14 +75,14 @@ class LineParser(ExpressionParser):
         raise self.error(f"expected a dimension (a size name or a number), found {self.describe(tok)}")
 
     def shape(self, st: Statement):
-        rows, p1 = self.dim()
+        rows, p1 = self.dim(sums=True)
         if self.tok.kind == "NAME" and self.tok.text == "x" or self.at_op("×"):
             self.i += 1
         elif self.tok.kind == "NAME" and self.tok.text.startswith("x") and self.tok.text[1:].isdigit():
             raise self.error("write a space on each side of 'x' in a shape (H x 1)")
         else:
             raise self.error(f"expected 'x' between the dimensions of a shape, found {self.describe(self.tok)}")
-        cols, p2 = self.dim()
+        cols, p2 = self.dim(sums=True)
         st.shape = (rows, cols)
         st.dim_pos = [p1, p2]
 

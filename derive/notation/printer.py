@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from .blocks import Place, Slice, Stack
 from .expr import Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, Step, StepSum, Unary
 
 PREC_SUM, PREC_PRODUCT, PREC_PREFIX, PREC_POWER, PREC_POSTFIX, PREC_ATOM = 10, 20, 30, 40, 50, 60
@@ -25,7 +26,7 @@ def precedence(node: Node) -> int:
         return BINARY_PREC[node.op]
     if isinstance(node, Unary):
         return PREC_PREFIX if node.op == "neg" else PREC_POSTFIX
-    if isinstance(node, Pick):
+    if isinstance(node, (Pick, Slice)):
         return PREC_POSTFIX
     if isinstance(node, Call) and node.fn in ("sum_t", "iverson", "sum_range"):
         return PREC_SUM + 5  # binds a product term, so a product needs it parenthesised
@@ -117,6 +118,18 @@ class NotationPrinter:
 
     def print_StepSum(self, node: StepSum) -> str:
         return f"sum_{{{node.bounds_text()}}} {self.summand(node)}"
+
+    def print_Stack(self, node: Stack) -> str:
+        return "[" + "; ".join(self.print(a) for a in node.args) + "]"
+
+    def print_Slice(self, node: Slice) -> str:
+        span = node.bounds_text()
+        return self.wrap(node.args[0], PREC_POSTFIX) + (f"[{span}]" if node.axis == 0 else f"[:, {span}]")
+
+    def print_Place(self, node: Place) -> str:
+        """Not in the notation: the derivation's adjoint of a slice, shown as a call."""
+        side = "rows" if node.axis == 0 else "columns"
+        return f"place({self.print(node.args[0])}, {side} {node.bounds_text()} of {node.total.text()})"
 
     def print_Call(self, node: Call) -> str:
         if node.fn == "sum_t":

@@ -15,6 +15,7 @@ import unicodedata
 from fractions import Fraction
 from typing import Dict, Optional
 
+from ..notation.blocks import Linear, Place, Slice, Stack, dim_linear
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, StepSum, Unary
 from ..notation.printer import BINARY_PREC, PREC_POSTFIX, PREC_POWER, PREC_PREFIX, PREC_PRODUCT, NotationPrinter
 
@@ -190,9 +191,23 @@ def step_math(step: Step, var: str = "t") -> str:
     return f"{base}{'+' if step.offset > 0 else '-'}{abs(step.offset)}"
 
 
+def linear_math(lin: Linear) -> str:
+    """A size expression in math mode: ``4H``, ``F + H``, ``0``."""
+    parts = [(c, ("" if abs(c) == 1 else str(abs(c))) + _math_word(n)) for n, c in lin.terms]
+    if lin.const or not parts:
+        parts.append((lin.const, str(abs(lin.const))))
+    out = ("-" if parts[0][0] < 0 else "") + parts[0][1]
+    return out + "".join((" - " if c < 0 else " + ") + word for c, word in parts[1:])
+
+
 def dim_math(dim) -> str:
-    """A dimension (a size name or a number) in math mode."""
-    return str(dim) if isinstance(dim, int) else _math_word(dim)
+    """A dimension (a size name, a number, or a sum of sizes) in math mode."""
+    if isinstance(dim, int):
+        return str(dim)
+    lin = dim_linear(dim)
+    if lin.terms == ((dim, 1),) and not lin.const:
+        return _math_word(dim)
+    return f"({linear_math(lin)})" if len(lin.terms) + bool(lin.const) > 1 else linear_math(lin)
 
 
 def shape_math(shape) -> str:
@@ -320,6 +335,19 @@ class LatexPrinter(NotationPrinter):
         inner = LatexPrinter(self.model, shapes=False, inline=self.inline)
         text = f"{inner.wrap(node.x, PREC_POSTFIX)}[{inner.print(node.cls)}]"
         return self.under(node, text)
+
+    def print_Stack(self, node: Stack) -> str:
+        return r"\begin{bmatrix} %s \end{bmatrix}" % r" \\[3pt] ".join(self.print(a) for a in node.args)
+
+    def print_Slice(self, node: Slice) -> str:
+        span = f"{linear_math(node.lo)}:{linear_math(node.hi)}"
+        text = self.sup_base(node.args[0])
+        return text + (f"[{span}]" if node.axis == 0 else rf"[:,\,{span}]")
+
+    def print_Place(self, node: Place) -> str:
+        side = "rows" if node.axis == 0 else "columns"
+        return r"\operatorname{place}^{%s\ %s\ \mathrm{of}\ %s}\left(%s\right)" % (
+            side, f"{linear_math(node.lo)}:{linear_math(node.hi)}", linear_math(node.total), self.print(node.args[0]))
 
     def print_StepSum(self, node: StepSum) -> str:
         lo, hi = (step_math(b) for b in (node.lo, node.hi))

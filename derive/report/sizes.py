@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 from ..model.sizes import check_size_names
+from ..notation.blocks import SizeTable, dim_names
 
 
 def batch_dims(model) -> set:
     """Size names that count examples: dimensions of the data that no parameter has."""
-    data_dims = {d for s in model.data_symbols if s.shape for d in s.shape if isinstance(d, str)}
-    param_dims = {d for s in model.params if s.shape for d in s.shape if isinstance(d, str)}
+    data_dims = {n for s in model.data_symbols if s.shape for d in s.shape for n in dim_names(d)}
+    param_dims = {n for s in model.params if s.shape for d in s.shape for n in dim_names(d)}
     return data_dims - param_dims - {"T"}
 
 
@@ -24,13 +25,13 @@ def resolve_sizes(model, sizes: Optional[Dict[str, int]]) -> Dict[str, int]:
     """
     check_size_names(model, sizes or {})
     out = {k: v for k, v in model.sizes.items() if v is not None}
-    for dim in {d for s in model.symbols.values() if s.shape for d in s.shape if isinstance(d, str)} | \
+    for dim in {n for s in model.symbols.values() if s.shape for d in s.shape for n in dim_names(d)} | \
             {s.classes for s in model.symbols.values() if isinstance(s.classes, str)}:
         out.setdefault(dim, 3)
     if model.has_steps:
         out.setdefault("T", 4)
     out.update(sizes or {})
-    return out
+    return SizeTable(out)
 
 
 def small_sizes(model, sizes: Dict[str, int]) -> Dict[str, int]:

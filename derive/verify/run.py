@@ -28,6 +28,7 @@ from ..emit.readable import generate_module
 from ..errors import InputError, SourceText
 from ..model.model import Model
 from ..model.sizes import check_sizes
+from ..notation.blocks import dim_value
 from ..numeric import (
     HAND_BPTT,
     CountingLoss,
@@ -40,7 +41,7 @@ from .rule import ROUNDING_FLOOR, TOLERANCE, VerifyResult, explain, judge
 
 
 def concrete_shape(shape, sizes: Dict[str, int]):
-    return tuple(d if isinstance(d, int) else sizes[d] for d in shape)
+    return tuple(dim_value(d, sizes) for d in shape)
 
 
 def random_data(model: Model, module, sizes: Dict[str, int], seed: int) -> Dict[str, np.ndarray]:
