@@ -39,6 +39,7 @@ CASES = [
     ("size H = 2, T = 3\nparam W : H x H\nstate h_t : H x 1 = 0\nh_t = tanh(W @ h_T)\nL = sum(h_T)\n", 4, 16,
      "not computed yet"),
     ("size H = 2, O = 3, T = 2\nparam W : O x H\ntarget c_t : class O\nL_t = c_t\nL = sum_t L_t\n", 4, 7, "holds class numbers"),
+    (GOOD.replace("L = sum(h_T)", "bptt_truncate = 4\nL = sum(h_T)"), 7, 1, "not supported: truncated BPTT"),
 ]
 
 

@@ -217,6 +217,10 @@ def _order(equations: List[Equation], src: SourceText) -> List[Equation]:
     return sorted(order, key=lambda e: rank[e.phase])
 
 
+TRUNCATION_NAMES = {"bptt_truncate", "truncate", "truncation", "bptt_steps", "tbptt", "truncated_bptt"}
+"""Option names of truncated BPTT, refused rather than read as a quantity nothing uses."""
+
+
 def build_model(statements: List[Statement], src: SourceText, name: str) -> Model:
     """Resolve and check the model statements of a file.
 
@@ -249,6 +253,12 @@ def build_model(statements: List[Statement], src: SourceText, name: str) -> Mode
             eq_statements.append(st)
     defined = {}
     for st in eq_statements:
+        if st.name.lower() in TRUNCATION_NAMES:
+            raise src.error(f"not supported: truncated BPTT ('{st.name} = ...'). derive derives the full gradient "
+                            "of the loss, through every step; a truncated gradient is not the loss's gradient, and "
+                            "read as an equation this line would silently change nothing. Leave the line out "
+                            "(`derive against` on a truncated backward pass says from which T it differs)",
+                            st.name_pos)
         if st.name in defined:
             raise src.error(f"'{st.name}' has two equations", st.name_pos)
         sym = symbols.get(st.name)
