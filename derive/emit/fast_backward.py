@@ -8,6 +8,7 @@ adjoint read only at its own step keeps one buffer for every step.
 
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Set
 
 from ..calculus.matrix import MatrixDerivation, Term
@@ -71,6 +72,7 @@ class FastBackwardSection:
         if len(self.lines) == body_at:
             del self.lines[loop_at:]
         self.sums_after_loop(late, sp)
+        late_all = list(late)
         self.after_loop_terms(pre)
         self.emit(f"grads = {{{', '.join(f'{s.name!r}: dL_d{variable(model, s.name)}' for s in model.params)}}}", 1)
         states = [s for s in model.states if s.name in needed]
@@ -85,7 +87,7 @@ class FastBackwardSection:
         self.input_terms_after_loop()
         self.emit(f"return np.asarray(v[{variable(model, model.loss)!r}]).reshape(())[()], grads", 1)
         self.insert_loads(loads_at, self.scratch.allocations())
-        self.lines[start:] = self.insert_allocations(self.lines[start:])
+        self.lines[start:] = self.assign_single_sums(self.insert_allocations(self.lines[start:]), late_all)
 
     def step_terms_before_loop(self, steps: List[str], sp: StackedPrinter):
         """Step-adjoint terms that read no adjoint computed in the loop: every step at once, before it.
@@ -135,12 +137,41 @@ class FastBackwardSection:
             self.emit(f"# {self.adjoint_comment(name, term)}  (every step at once)", 1)
             e = term.expr
             if isinstance(e, Binary) and e.op == "@" and sp.stacked(e.a) and sp.stacked(e.b):
-                self.emit(f"{var} += _tsum_matmul({sp(e.a)}, {sp(e.b)})", 1)
+                self.emit(f"{var} += _tsum_dot({sp(e.a)}, {sp(e.b)})", 1)
             elif isinstance(e, Call) and e.fn == "rowsum" and sp.stacked(e.args[0]):
                 # over the steps first: NumPy sums the contiguous (T, ...) axis faster than rows
                 self.emit(f"{var} += ({sp(e.args[0])}).sum(axis=0).sum(axis=-1, keepdims=True)", 1)
             else:
                 self.emit(f"{var} += ({sp(e)}).sum(axis=0)", 1)
+
+    def assign_single_sums(self, lines: List[str], late) -> List[str]:
+        """A parameter gradient whose one statement is its sum after the loop: that statement assigns it.
+
+        ``dL_dW_hh = np.zeros(...)`` and ``dL_dW_hh += _tsum_dot(...)`` become ``dL_dW_hh =
+        _tsum_dot(...)`` (two NumPy calls fewer a parameter; the sum is a new array, as the caller's
+        gradient must be) where no other line writes the gradient and the sum has its shape.
+        """
+        model = self.model
+        params = {s.name for s in model.params}
+        dropped: Set[str] = set()
+        for name, term in late:
+            var = f"dL_d{variable(model, name)}"
+            if name not in params or self.shape(term.expr) != tuple(model.symbols[name].shape):
+                continue
+            zeros = f"    {var} = np.zeros({dims_code(model.symbols[name].shape, False)}, dtype=dtype)"
+            writes = [k for k, line in enumerate(lines)
+                      if line.lstrip().startswith((f"{var} ", f"{var}[", f"{var}.")) or f"out={var}" in line]
+            if len(writes) != 2 or lines[writes[0]] != zeros or not lines[writes[1]].startswith(f"    {var} += "):
+                continue
+            lines[writes[1]] = f"    {var} = " + lines[writes[1]][len(f"    {var} += "):]
+            del lines[writes[0]]
+            dropped |= set(re.findall(r"[A-Za-z_]\w*", zeros[zeros.index("("):])) - {"np", "dtype"}
+        for size in sorted(dropped):  # a size only those zeros read is loaded for nothing now
+            load = next((k for k, line in enumerate(lines) if line.startswith(f"    {size} = v[")), None)
+            if load is not None and not any(re.search(rf"\b{size}\b", line) for k, line in enumerate(lines)
+                                            if k != load and not line.lstrip().startswith("#")):
+                del lines[load]
+        return lines
 
     def hoist_factors(self, in_loop) -> Dict[str, Node]:
         """Emit the adjoint-free factor of one-term loop adjoints for every step, before the loop.

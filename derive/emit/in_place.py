@@ -1,9 +1,15 @@
 """The fast style's statements: in-place ufunc calls, with scratch buffers allocated once per function.
 
-``z[t] = tanh(W @ h[t - 1] + b)`` becomes ``_matmul(W, h[t - 1], out=z[t])``,
-``np.add(z[t], b, out=z[t])``, ``_tanh(z[t], out=z[t])``: the result goes
+``z[t] = tanh(W @ h[t - 1] + b)`` becomes ``np.dot(W, h[t - 1], out=z[t])``,
+``np.add(z[t], b, out=z[t])``, ``_tanh_into(z[t], out=z[t])``: the result goes
 straight into its stored array, and an inner result that needs its own room
 goes into a scratch buffer (:class:`Scratch`) allocated before the time loop.
+
+At small sizes each statement's cost is NumPy's cost per call, so a step's
+product is ``np.dot`` (about 0.4 us a call less than ``np.matmul`` for a
+100 x 100 matrix and one column) wherever its inner dimension is more than
+one at the model's default sizes, and ``tanh`` is ``np.tanh`` itself where
+NumPy's is vectorised (:data:`SPEED_HELPERS`).
 """
 
 from __future__ import annotations
@@ -17,8 +23,33 @@ from .numpy_printer import NumPyPrinter, dims_code, number_only, variable
 from .stacked_printer import StackedPrinter, Unstackable
 
 UFUNC = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide"}
-IN_PLACE_CALLS = {"tanh": "_tanh({a}, out={out})", "exp": "np.exp({a}, out={out})",
+IN_PLACE_CALLS = {"tanh": "_tanh_into({a}, out={out})", "exp": "np.exp({a}, out={out})",
                   "log": "np.log({a}, out={out})", "sigmoid": "_sigmoid_into({a}, out={out})"}
+
+
+# Pasted into the fast module after the helpers of module_helpers.FAST_HELPERS, whose names they use.
+SPEED_HELPERS = '''
+
+_tanh_into = _tanh if _EXP_TANH else np.tanh  # the same values; one Python call less where np.tanh is vectorised
+
+
+def _stacked_matmul(a, b, out):
+    """a @ b[t] into out[t] for every step of a stacked b (T, k, n); with one column (n = 1),
+    one product of the steps' columns by a.T instead of T small ones."""
+    if a.ndim == 2 and b.ndim == 3 and b.shape[2] == 1 and a.shape[1] != 1 and out.flags.c_contiguous:
+        steps = b.shape[0]
+        return np.dot(b.reshape(steps, b.shape[1]), a.T, out=out.reshape(steps, out.shape[1]))
+    return _matmul(a, b, out)
+
+
+def _tsum_dot(a, b):
+    """sum over t of a[t] @ b[t] for stacked a (T, m, k), b (T, k, n); with one column a step (k = 1)
+    the steps are the inner axis of one product of views, no copy (else _tsum_matmul)."""
+    steps, m, k = a.shape
+    if k == 1:
+        return a.reshape(steps, m).T @ b.reshape(steps, b.shape[2])
+    return _tsum_matmul(a, b)
+'''
 
 
 def is_simple(node: Node) -> bool:
@@ -115,7 +146,7 @@ class InPlaceStatements:
         elif isinstance(node, Binary) and node.op == "@":
             left, right = self.operand(node.a, lines), self.operand(node.b, lines)
             scaling = (1, 1) in (self.shape(node.a), self.shape(node.b))  # a factor may be a scalar
-            lines.append(f"{'np.multiply' if scaling else '_matmul'}({left}, {right}, out={out})")
+            lines.append(f"{'np.multiply' if scaling else self.product(node)}({left}, {right}, out={out})")
         elif isinstance(node, Binary) and node.op == "**" and isinstance(node.b, Num):
             base = self.in_place_argument(node.a, out, shape, lines)
             if number_only(node.a) and is_simple(node.a):
@@ -131,6 +162,18 @@ class InPlaceStatements:
             lines.append(IN_PLACE_CALLS[node.fn].format(a=arg, out=out))
         else:  # printed as the readable module prints it
             lines.append(f"{out}[...] = {self.p(node)}")
+
+    def product(self, node: Binary) -> str:
+        """The call of one step's product: ``np.dot`` when its inner dimension is more than one at
+        the model's default sizes (a C-contiguous ``out``: a step of a stack, or a scratch buffer),
+        else ``_matmul``, which writes an outer product as a broadcast multiply. Every step at
+        once (a stacked printer) is ``_matmul``: ``np.dot`` of 3-d arrays is not a product per step.
+        """
+        inner = self.shape(node.a)[1]
+        value = inner if isinstance(inner, int) else self.model.sizes.get(inner) if isinstance(inner, str) else None
+        if isinstance(self.p, StackedPrinter) or not isinstance(value, int) or value <= 1:
+            return "_matmul"
+        return "np.dot"
 
     def in_place_argument(self, arg: Node, out: str, shape, lines: List[str]) -> str:
         """An elementwise argument: computed into ``out`` itself when it has the result's shape."""
@@ -185,7 +228,7 @@ class InPlaceStatements:
         if (isinstance(expr, Binary) and expr.op == "@" and sp.stacked(expr)
                 and (1, 1) not in (self.shape(expr.a), self.shape(expr.b))  # a 1 x 1 factor may be a scalar
                 and self.shape(expr) == self.shape(whole)):  # the product fills the whole stack
-            lines = [f"_matmul({sp(expr.a)}, {sp(expr.b)}, out={target})"]
+            lines = [f"_stacked_matmul({sp(expr.a)}, {sp(expr.b)}, out={target})"]
             return lines + ([f"{target} += {sp(rest)}"] if rest is not None else [])
         expr = whole
         if isinstance(expr, Call) and expr.fn == "softmax" and sp.stacked(expr):

@@ -222,7 +222,7 @@ def release_buffers():
 def _empty(shape, dtype):
     """An array for this call: reused from the pool when one of this shape is free."""
     taken = getattr(_call, "taken", None)
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize  # np.prod costs more than a small call's arithmetic
     if taken is None or nbytes < _MIN_POOLED_BYTES:
         return np.empty(shape, dtype=dtype)
     with _free_lock:
