@@ -70,6 +70,13 @@ def blas_name() -> str:
         return "unknown BLAS"
 
 
+def jax_text() -> str:
+    """JAX's version and its CPU threads: XLA's own pool, one thread when ``XLA_FLAGS`` says so."""
+    from bench.jax_models import jax_version
+    one = "intra_op_parallelism_threads=1" in os.environ.get("XLA_FLAGS", "")
+    return f"{jax_version()}{' (1 thread, XLA_FLAGS)' if one else ''}"
+
+
 def machine_lines() -> List[str]:
     import sympy
     try:
@@ -83,7 +90,7 @@ def machine_lines() -> List[str]:
         f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
         f"- machine: {cpu_name()}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}",
         f"- Python {platform.python_version()}, NumPy {np.__version__} ({blas_name()}, BLAS threads: {threads}), "
-        f"SymPy {sympy.__version__}, {torch_text}",
+        f"SymPy {sympy.__version__}, {torch_text}, {jax_text()}",
         f"- load average at start (1, 5, 15 min): {load}",
     ]
 

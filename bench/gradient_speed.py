@@ -1,4 +1,4 @@
-"""Generated gradient code against hand-written BPTT and PyTorch autograd (items 2 and 3 of issue 5)."""
+"""Generated gradient code against hand-written BPTT, PyTorch autograd and JAX (items 2 and 3 of issue 5, issue 15)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Dict, List
 import numpy as np
 
 from bench.common import Problem, fmt_time, generated_module, median_times, problems, run_times, spread, table
+from bench.jax_models import JaxElman, jax_available
 from bench.torch_models import TorchElman, torch_available
 from derive.notation.expr import Binary, Call, Pick, Unary, walk
 from derive.calculus.matrix import derive_matrix
@@ -107,16 +108,20 @@ def candidates(p: Problem, fast_module=None) -> Dict[str, Dict[str, object]]:
     if torch_available():
         tm = TorchElman("regression" if p.hand == "elman-regression" else "softmax", p.params, p.data)
         out["PyTorch autograd"] = {"grad": tm.loss_and_gradients, "loss": tm.forward}
+    if jax_available():
+        jm = JaxElman("regression" if p.hand == "elman-regression" else "softmax", p.params, p.data)
+        out["JAX jit"] = {"grad": jm.loss_and_gradients, "loss": jm.forward}
     return out
 
 
 def check_agreement(p: Problem, cands) -> float:
-    """Largest relative difference of any candidate's gradient from the hand BPTT (must be tiny)."""
+    """Largest relative difference of any candidate's parameter gradients from the hand BPTT (must be tiny)."""
     _, reference = HAND_BPTT[p.hand](p.params, p.data)
     worst = 0.0
     for name, c in cands.items():
         _, grads = c["grad"]()
-        for k, ref in reference.items():
+        for k in p.params:  # the hand BPTT also gives dL/dh_0, which PyTorch and JAX are not asked for
+            ref = reference[k]
             err = np.max(np.abs(np.asarray(grads[k]) - ref)) / max(np.max(np.abs(ref)), 1e-300)
             worst = max(worst, float(err))
     if worst > 1e-9:
@@ -155,7 +160,7 @@ def run(quick: bool = False) -> Dict[str, object]:
 
 def markdown(r) -> List[str]:
     limits = r["limits"]
-    lines = ["### Gradient speed: generated code, hand-written BPTT, PyTorch autograd", "",
+    lines = ["### Gradient speed: generated code, hand-written BPTT, PyTorch autograd, JAX", "",
              f"Median of at least {r['repeats']} runs of `loss_and_gradients` (forward + backward; more "
              "for the faster problems, about 2 s of the hand BPTT's time, at most 401: the count is under "
              "the problem), float64, in one process, the candidates interleaved, at the thread counts of "
@@ -166,19 +171,24 @@ def markdown(r) -> List[str]:
              "'spread' is the interquartile range of the runs over their median, the noise to read a "
              "ratio against. Every gradient agrees with the hand BPTT's to the largest relative "
              "difference given under the problem. 'generated' is the default readable module "
-             "(`derive code`), 'generated fast' the `--style fast` module (one thread: `threads=1`).", ""]
+             "(`derive code`), 'generated fast' the `--style fast` module (one thread: `threads=1`). "
+             "'JAX jit' is `jax.jit(jax.value_and_grad(loss))` of the same model in float64, the recurrence "
+             "a `lax.scan` (`bench/jax_models.py`), on the CPU, each call waiting for its result and "
+             "converting the gradients to NumPy; with `--blas-threads N` its XLA CPU thread pool is "
+             "limited too (`XLA_FLAGS`, see the machine line).", ""]
     rows = []
     for res in r["results"]:
         g, lo, sp = res["grad"], res["loss"], res["grad spread"]
         for k, name in enumerate(g):
             ratio_hand = g[name] / g["hand BPTT"]
             ratio_torch = (g[name] / g["PyTorch autograd"]) if "PyTorch autograd" in g else float("nan")
+            ratio_jax = (g[name] / g["JAX jit"]) if "JAX jit" in g else float("nan")
             problem = [res["problem"], f"(agree to {res['agreement']:.0e}; {res['runs']} runs)"]
             rows.append([problem[k] if k < 2 else "", name, fmt_time(g[name]), f"{100 * sp[name]:.1f} %",
                          fmt_time(lo[name]), f"{g[name] / lo[name]:.2f}",
-                         f"{ratio_hand:.2f}", f"{ratio_torch:.2f}"])
+                         f"{ratio_hand:.2f}", f"{ratio_torch:.2f}", f"{ratio_jax:.2f}"])
     lines += table(["problem", "implementation", "gradient", "spread", "forward only", "gradient / forward",
-                    "time / hand BPTT", "time / PyTorch"], rows)
+                    "time / hand BPTT", "time / PyTorch", "time / JAX"], rows)
     lines += ["", "### Fraction of the machine's limits", "",
               f"Measured in the same run: a 1500 x 1500 float64 matrix product at "
               f"{limits['matmul GFLOP/s']:.1f} GFLOP/s; `np.tanh` at {limits['tanh Geval/s'] * 1e3:.0f} M "

@@ -6,7 +6,7 @@ A full run (neither ``--quick`` nor ``--only``) also rewrites the tables of
 limit for the sympy.diff baseline, a few minutes in all), ``--only SECTION``
 (repeatable), ``--blas-threads N`` (sets OPENBLAS_NUM_THREADS /
 OMP_NUM_THREADS before NumPy and PyTorch load, for every section but
-``all-cores``, which sets its own per process), ``--out PATH`` (also write
+``all-cores`` and ``busy-core``, which set their own per process), ``--out PATH`` (also write
 the tables to PATH).
 """
 
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-SECTIONS = ("derivation", "speed", "all-cores", "verification", "memory", "cache")
+SECTIONS = ("derivation", "speed", "all-cores", "busy-core", "verification", "memory", "cache", "first-run")
 
 
 def parse(argv):
@@ -38,9 +38,13 @@ def main(argv=None) -> int:
             print("warning: NumPy is already loaded; --blas-threads may not take effect", file=sys.stderr)
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
+        if args.blas_threads == 1:  # JAX's XLA CPU backend has its own thread pool
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     # every section times the work itself, never a cached answer; the cache section runs its own processes
     os.environ["DERIVE_NO_CACHE"] = "1"
-    from bench import all_cores, cache_speed, derivation_cost, gradient_speed, memory, verification_cost
+    from bench import all_cores, busy_core, cache_speed, derivation_cost, gradient_speed, memory, verification_cost
+    from bench import first_run
     from bench.common import machine_lines
 
     sections = args.only or list(SECTIONS)
@@ -54,9 +58,11 @@ def main(argv=None) -> int:
     runners = {"derivation": (lambda: derivation_cost.run(args.quick, args.limit), derivation_cost.markdown),
                "speed": (lambda: gradient_speed.run(args.quick), gradient_speed.markdown),
                "all-cores": (lambda: all_cores.run(args.quick), all_cores.markdown),
+               "busy-core": (lambda: busy_core.run(args.quick), busy_core.markdown),
                "verification": (lambda: verification_cost.run(args.quick), verification_cost.markdown),
                "memory": (lambda: memory.run(args.quick), memory.markdown),
-               "cache": (lambda: cache_speed.run(args.quick), cache_speed.markdown)}
+               "cache": (lambda: cache_speed.run(args.quick), cache_speed.markdown),
+               "first-run": (lambda: first_run.run(args.quick), first_run.markdown)}
     for name in sections:
         t0 = time.perf_counter()
         print(f"bench: {name} ...", file=sys.stderr, flush=True)

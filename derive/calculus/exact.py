@@ -43,6 +43,8 @@ class Unrolled:
     definition: Dict[sympy.Symbol, sympy.Expr] = field(default_factory=dict)
     owner: Dict[sympy.Symbol, Key] = field(default_factory=dict)
     leaves: List[sympy.Symbol] = field(default_factory=list)
+    partials: Dict[sympy.Symbol, Dict[sympy.Symbol, sympy.Expr]] = field(default_factory=dict, repr=False)
+    """Each assignment's local derivatives, shared by the sweeps of several losses (each step's ``L_t``)."""
 
     def dim(self, d) -> int:
         return dim_value(d, self.sizes)
@@ -183,7 +185,9 @@ def reverse_sweep(u: Unrolled, loss: Optional[Tuple[str, Optional[int]]] = None)
         result.definition[bar] = sympy.Add(*[p[1] for p in parts[s]])
         result.order.append(s)
         owner = u.owner[s]
-        derivatives = partials(expr)
+        derivatives = u.partials.get(s)
+        if derivatives is None:
+            derivatives = u.partials[s] = partials(expr)
         for v in sorted(expr.free_symbols, key=lambda x: x.name):
             d = step_at_zero(derivatives[v])
             if d != 0:

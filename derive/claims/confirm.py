@@ -12,7 +12,12 @@ from .partial import partial_target
 
 
 def confirm(checker, claim, verdict: str, tree, info: dict):
-    """Prove the verdict entry by entry at every check size and step.
+    """Prove the verdict entry by entry at every check size and step (a proof already made is reused).
+
+    The printed truth of a claim is proved as a claim of its own
+    (:mod:`derive.claims.vouch`), and a claim that holds as written is often
+    that same truth: a proof that closed is kept on the checker, keyed by
+    everything it depends on, and given again instead of proved twice.
 
     Parameters
     ----------
@@ -32,6 +37,20 @@ def confirm(checker, claim, verdict: str, tree, info: dict):
     tuple
         (proved, entries proved, worst 50-digit gap or None, the sizes proved at).
     """
+    if info:  # factor and partial targets depend on what the screening found: proved each time
+        return _confirm(checker, claim, verdict, tree, info)
+    proved = checker.__dict__.setdefault("confirmed", {})
+    key = (claim.lhs, claim.rhs, tree, verdict)
+    if key not in proved:
+        outcome = _confirm(checker, claim, verdict, tree, info)
+        if not outcome[0]:  # a proof that did not close is tried again: later lemmas may close it
+            return outcome
+        proved[key] = outcome
+    ok, entries, worst, sizes = proved[key]
+    return ok, entries, worst, [dict(s) for s in sizes]
+
+
+def _confirm(checker, claim, verdict: str, tree, info: dict):
     lhs = claim.lhs
     entries, worst, sizes = 0, 0.0, []
     for k, ctx in enumerate(checker.contexts):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, Optional, TextIO
 
 from .. import __version__
+from ..errors import InputError
 from .code_section import code_index, code_section, generate_code
 from .derivation_section import derivation_section
 from .document import Doc, Report, begin_document, say
+from .evidence import can_fork, start_evidence
 from .figures_section import figures_section
 from .latex import breakable, escape_text
 from .model_section import model_section
-from .numeric_section import numeric_section
+from .numeric_section import numeric_section, run_checks
 from .proof_section import proof_section
 from .sizes import default_entries, resolve_sizes
 from .typeset import Typesetter
@@ -53,17 +56,53 @@ def model_report(source: str, seed: int, sizes: Optional[Dict[str, int]], entrie
         typeset.code_lines = code_index(code)
     model_section(doc, typeset)
     derivation_section(doc, typeset)
-    say(progress, "proving every recurrence at three sizes")
-    proof = prove(derivation, seed=seed)
-    proof_section(doc, typeset, proof)
-    passed = proof.holds
-    code_section(doc, typeset, code)
-    if code is not None:
-        run_sizes = resolve_sizes(model, sizes)
-        n_entries = entries if entries is not None else default_entries(model, run_sizes)
-        say(progress, f"numeric checks at {', '.join(f'{k}={v}' for k, v in run_sizes.items())}")
-        passed = numeric_section(doc, typeset, code, run_sizes, seed, n_entries, memory_limit) and passed
-        say(progress, "figures")
-        figures_section(doc, typeset, code, run_sizes, seed)
+    with _evidence(model, typeset, code, sizes, seed, entries, memory_limit) as evidence:
+        say(progress, "proving every recurrence at three sizes")
+        proof = prove(derivation, seed=seed)
+        proof_section(doc, typeset, proof)
+        passed = proof.holds
+        code_section(doc, typeset, code)
+        if code is not None:
+            run_sizes = resolve_sizes(model, sizes)
+            n_entries = entries if entries is not None else default_entries(model, run_sizes)
+            say(progress, f"numeric checks at {', '.join(f'{k}={v}' for k, v in run_sizes.items())}")
+            result, figures = evidence.result() if evidence is not None else (None, None)
+            passed = numeric_section(doc, typeset, code, run_sizes, seed, n_entries, memory_limit,
+                                     result=result) and passed
+            say(progress, "figures")
+            if figures is None:
+                figures_section(doc, typeset, code, run_sizes, seed)
+            else:
+                doc.add(*figures)
     doc.add(r"\end{document}")
     return Report(doc.text(), passed)
+
+
+@contextlib.contextmanager
+def _evidence(model, typeset, code, sizes, seed, entries, memory_limit):
+    """The numeric checks and the figures started beside the proof (:mod:`derive.report.evidence`).
+
+    Yields an :class:`~derive.report.evidence.Evidence` whose result is the
+    checks' :class:`~derive.verify.rule.VerifyResult` and the figures'
+    LaTeX lines, or None when they run in their turn: no code, no fork
+    (:func:`~derive.report.evidence.can_fork`), or sizes that cannot be read
+    (the report raises their error where it always has, after the proof).
+    """
+    if code is None or not can_fork():
+        yield None
+        return
+    try:
+        run_sizes = resolve_sizes(model, sizes)
+    except InputError:
+        yield None
+        return
+    n_entries = entries if entries is not None else default_entries(model, run_sizes)
+
+    def compute():
+        result = run_checks(typeset, code, run_sizes, seed, n_entries, memory_limit)
+        figures = Doc()
+        figures_section(figures, typeset, code, run_sizes, seed)
+        return result, figures.lines
+
+    with start_evidence(compute, fork=True) as evidence:
+        yield evidence

@@ -14,7 +14,7 @@ CHECK_TITLES = [("hand", "hand BPTT"), ("complex", "complex step"), ("central", 
 
 
 def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, entries: int,
-                    memory_limit: Optional[int] = None) -> bool:
+                    memory_limit: Optional[int] = None, result=None) -> bool:
     """Write the section on the numeric evidence: the generated gradient against every reference.
 
     Parameters
@@ -33,6 +33,10 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
         Finite-difference entries per parameter.
     memory_limit : int, optional
         Bytes one complex-step pass may take (default: verify's own limit).
+    result : VerifyResult, optional
+        The checks already run with these arguments (:func:`run_checks`;
+        :mod:`derive.report.evidence` runs them beside the proof); else they
+        run here.
 
     Returns
     -------
@@ -40,10 +44,9 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
         Whether every numeric check agreed.
     """
     from ..verify.rule import TOLERANCE, conclusion
-    from ..verify.run import verify
     model = typeset.model
-    limit = {} if memory_limit is None else {"memory_limit": memory_limit}
-    result = verify(model, typeset.derivation, sizes, seed=seed, entries=entries, source=code, **limit)
+    if result is None:
+        result = run_checks(typeset, code, sizes, seed, entries, memory_limit)
     doc.add(r"\section{Numeric evidence}\label{sec:numeric}", "")
     doc.para(rf"The generated gradient at ${sizes_math(result.sizes)}$, seed {seed}: parameters "
              r"$\mathcal{N}(0,1)\cdot 0.5/\sqrt{\text{columns}}$, inputs standard normal, a non-zero "
@@ -106,6 +109,17 @@ def numeric_section(doc: Doc, typeset: Typesetter, code: str, sizes, seed: int, 
         verdict = "every numeric check agrees"
     doc.para(r"\textbf{Result: " + escape_text(verdict) + ".}")
     return result.passed
+
+
+def run_checks(typeset: Typesetter, code: str, sizes, seed: int, entries: int, memory_limit: Optional[int] = None):
+    """The numeric checks of the section (:func:`derive.verify.run.verify` on the printed module).
+
+    Takes the parameters of :func:`numeric_section`; returns the
+    :class:`~derive.verify.rule.VerifyResult`.
+    """
+    from ..verify.run import verify
+    limit = {} if memory_limit is None else {"memory_limit": memory_limit}
+    return verify(typeset.model, typeset.derivation, sizes, seed=seed, entries=entries, source=code, **limit)
 
 
 def rel_math(rel, abs_error: float) -> str:
