@@ -81,3 +81,59 @@ def test_gradients_stay_finite_when_the_probability_of_the_class_underflows(styl
     np.testing.assert_allclose(grads["b_y"], expected_b, rtol=1e-12, atol=1e-12)
     assert np.isfinite(loss) and loss > 2000
     assert loss == pytest.approx(expected_loss, rel=1e-13)
+
+
+ROW_MODEL = """# row-major: a batch in rows, softmax(.., rows), the class of each row picked
+size N = 2, D = 3, H = 4, V = 5, T = 3
+param Wx : D x H
+param Wh : H x H
+param W_vocab : H x V
+param b_vocab : 1 x V
+input x_t : N x D
+target y_t : class V x N
+state h_t : N x H = 0
+h_t = tanh(x_t @ Wx + h_{t-1} @ Wh)
+probs_t = softmax(h_t @ W_vocab + b_vocab, rows)
+L = sum_t -sum(log(probs_t[y_t, rows])) / N
+"""
+
+
+def test_the_row_softmax_shortcut_forms_no_division_by_a_probability():
+    model = load_text(ROW_MODEL, "row_softmax.rnn")
+    derivation = derive_matrix(model)
+    assert derivation.adjoints["b_vocab"].note.startswith("softmax + cross-entropy")
+    terms = [show(t.expr) for name in ("b_vocab", "W_vocab", "h_t") for t in derivation.adjoints[name].terms]
+    assert all("/ probs" not in text and "probs_t[" not in text for text in terms), terms
+    assert [show(t.expr) for t in derivation.adjoints["b_vocab"].terms] == [
+        "colsum(-(1 / N * (onehot(y_t).T - probs_t)))"]
+    assert prove(derivation, seed=0).holds
+
+
+@pytest.mark.parametrize("style", ["readable", "fast"])
+def test_row_softmax_gradients_and_loss_stay_finite_when_a_probability_underflows(style):
+    model = load_text(ROW_MODEL, "row_softmax.rnn")
+    derivation = derive_matrix(model)
+    source = generate_module(model, derivation) if style == "readable" else fast_module_or_readable(model, derivation)[0]
+    assert ("_log_pick_s(" if style == "fast" else "_log_pick(") in source
+    module = import_source(source, f"row_softmax_underflow_{style}")
+    rng = np.random.default_rng(1)
+    params = {"Wx": rng.normal(size=(3, 4)), "Wh": rng.normal(size=(4, 4)) * 0.5,
+              "W_vocab": rng.normal(size=(4, 5)), "b_vocab": np.array([[0.0, 800.0, 0.0, 0.0, 0.0]])}
+    data = {"x": rng.normal(size=(3, 2, 3)), "y": np.zeros((3, 2), dtype=int)}  # class 0: exp(-800) is 0.0
+    with np.errstate(divide="raise", over="raise", invalid="raise"):
+        loss, grads = module.loss_and_gradients(params, data)
+        assert module.loss(params, data) == loss
+    assert all(np.all(np.isfinite(g)) for g in grads.values()), grads
+    # independent: each row's stable softmax minus its one-hot class, averaged over the rows, summed over t
+    h = np.zeros((2, 4))
+    expected_b, expected_loss = np.zeros((1, 5)), 0.0
+    for t in range(3):
+        h = np.tanh(data["x"][t] @ params["Wx"] + h @ params["Wh"])
+        s = h @ params["W_vocab"] + params["b_vocab"]
+        shifted = s - s.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        expected_b += (np.exp(log_p) - np.eye(5)[[0, 0]]).sum(axis=0, keepdims=True) / 2
+        expected_loss -= log_p[:, 0].sum() / 2
+    np.testing.assert_allclose(grads["b_vocab"], expected_b, rtol=1e-12, atol=1e-12)
+    assert np.isfinite(loss) and loss > 1000
+    assert loss == pytest.approx(expected_loss, rel=1e-13)

@@ -223,14 +223,27 @@ def partials(expr: sympy.Expr) -> Dict[sympy.Symbol, sympy.Expr]:
     through = []
     for app, dummy in zip(apps, dummies):
         inner = sympy.diff(app.func(x), x).xreplace({x: app.args[0]})
-        through.append((app.args[0], (sympy.diff(outer, dummy) * inner).xreplace(back)))
+        through.append((_sum_partials(app.args[0]), (sympy.diff(outer, dummy) * inner).xreplace(back)))
     rest = outer.free_symbols
     out = {}
     for v in free:
         parts = [sympy.diff(outer, v).xreplace(back)] if v in rest else []
-        parts += [common * sympy.diff(arg, v) for arg, common in through if v in arg.free_symbols]
+        parts += [common * inner[v] for inner, common in through if v in inner]
         out[v] = sympy.Add(*parts)
     return out
+
+
+def _sum_partials(arg: sympy.Expr) -> Dict[sympy.Symbol, sympy.Expr]:
+    """``diff(arg, v)`` for each free symbol ``v`` of a sum, each term differentiated only by its own symbols.
+
+    ``diff`` of a sum is the sum of its terms' ``diff`` (the zeros drop out of ``Add``), so grouping
+    the terms by symbol first gives the same expressions without differentiating every term by every symbol.
+    """
+    by_symbol: Dict[sympy.Symbol, List[sympy.Expr]] = {}
+    for term in sympy.Add.make_args(arg):
+        for v in term.free_symbols:
+            by_symbol.setdefault(v, []).append(sympy.diff(term, v))
+    return {v: sympy.Add(*parts) for v, parts in by_symbol.items()}
 
 
 def derive_exact(model: Model, sizes: Dict[str, int], class_seed: int = 0) -> ExactAdjoints:

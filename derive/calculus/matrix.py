@@ -15,8 +15,9 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from ..model.model import Equation, Model
 from ..notation.blocks import Linear, Place, stack
-from ..notation.expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step, adjoint_refs, shift_steps, transform,
-                             walk)
+from ..notation.expr import (ONE, Adj, Binary, Call, Node, Num, Pick, Ref, Step, Unary, adjoint_refs, shift_steps,
+                             transform, walk)
+from ..notation.sugar import as_row_pick, as_row_softmax
 from .rules import vjp
 from .simplify import simplify
 
@@ -124,6 +125,11 @@ def softmax_argument(model: Model, ref: Ref) -> Optional[Node]:
     arg = eq.expr.args[0]
     if isinstance(arg, Ref):
         return softmax_source(model, ref)
+    return _at_step(arg, eq, ref)
+
+
+def _at_step(arg: Node, eq: Equation, ref: Ref) -> Node:
+    """``arg``, read in ``eq``'s right side, at the step of ``ref`` (a use of ``eq``'s left side)."""
     if not eq.per_step or ref.step is None:
         return arg
     if ref.step.kind == "rel":
@@ -136,14 +142,37 @@ def softmax_argument(model: Model, ref: Ref) -> Optional[Node]:
     return transform(arg, fix)
 
 
+def softmax_of(model: Model, node: Node) -> Optional[Node]:
+    """``a`` when ``node`` is ``softmax(a)`` (each column normalised), else None.
+
+    ``node`` is a softmax output ``y`` (``y = softmax(a)``), or the transpose
+    of a row-wise one (``y = softmax(x, rows)``: ``y.T`` is ``softmax(x.T)``,
+    so ``a`` is ``x.T``), at node's step.
+    """
+    if isinstance(node, Ref):
+        return softmax_argument(model, node)
+    if isinstance(node, Unary) and node.op == "T" and isinstance(node.x, Ref):
+        eq = model.equation(node.x.name)
+        if eq is not None and as_row_softmax(eq.expr) is not None:
+            return _at_step(eq.expr.x.args[0], eq, node.x)
+    return None
+
+
 def softmax_inputs(model: Model, name: str) -> set:
-    """The softmax outputs ``y`` whose argument reads ``name`` (``y_t = softmax(W_hy @ h_t + b_y)``)."""
+    """The softmax outputs ``y`` whose argument reads ``name`` (``y_t = softmax(W_hy @ h_t + b_y)``),
+    each column's or each row's."""
     out = set()
     for eq in model.equations:
-        if isinstance(eq.expr, Call) and eq.expr.fn == "softmax":
-            if any(isinstance(n, Ref) and n.name == name for n in walk(eq.expr.args[0])):
+        column = isinstance(eq.expr, Call) and eq.expr.fn == "softmax"
+        if column or as_row_softmax(eq.expr) is not None:
+            argument = eq.expr.args[0] if column else eq.expr.x.args[0]
+            if any(isinstance(n, Ref) and n.name == name for n in walk(argument)):
                 out.add(eq.name)
     return out
+
+
+def _is_transpose(node: Node) -> bool:
+    return isinstance(node, Unary) and node.op == "T"
 
 
 class ReverseSweep:
@@ -178,6 +207,10 @@ class ReverseSweep:
         if isinstance(node, Call) and node.fn == "log" and isinstance(node.args[0], Pick):
             self.fuse_softmax_cross_entropy(node.args[0], G, per_step, source)
             log_pick = True
+        elif isinstance(node, Call) and node.fn == "log" and as_row_pick(node.args[0]) is not None:
+            # log(y[c, rows]) = log(y.T[c]).T: the pick of y.T's columns takes G's transpose
+            self.fuse_softmax_cross_entropy(as_row_pick(node.args[0]), Unary("T", G), per_step, source)
+            log_pick = True
         here = out if out is not None else node
         contributions = vjp(node, G, here, model)
         for child, contribution in zip(node.children(), contributions):
@@ -185,7 +218,7 @@ class ReverseSweep:
                 continue
             contribution = unbroadcast(contribution, model.shape(child), model)
             self.backprop(child, contribution, None, per_step, source,
-                          log_pick and isinstance(node, (Pick, Call)), fused)
+                          log_pick and (isinstance(node, (Pick, Call)) or _is_transpose(node)), fused)
 
     def leaf(self, ref: Ref, G: Node, per_step: bool, source: str, fused=False, log_pick=False):
         sym = self.model.symbols[ref.name]
@@ -208,9 +241,7 @@ class ReverseSweep:
         gradient is carried on through it to the quantities it reads, so no
         ``-1 / y[c]`` is ever formed: it overflows when ``y[c]`` underflows.
         """
-        if not isinstance(pick.x, Ref):
-            return
-        argument = softmax_argument(self.model, pick.x)
+        argument = softmax_of(self.model, pick.x)
         if argument is None:
             return
         fused = Binary("*", G, Binary("-", Call("onehot", (pick.cls,)), pick.x))

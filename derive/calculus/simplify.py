@@ -38,6 +38,19 @@ def coefficient(node: Node) -> Tuple[Fraction, Optional[Node]]:
     return Fraction(1), node
 
 
+def _is_transpose(node: Node) -> bool:
+    return isinstance(node, Unary) and node.op == "T"
+
+
+def scalar_constant(node: Node) -> bool:
+    """A tree of numbers and sizes alone (``-(1 / B)``): a scalar that is its own transpose."""
+    if isinstance(node, (Num, SizeRef)):
+        return True
+    if isinstance(node, Unary) and node.op == "neg":
+        return scalar_constant(node.x)
+    return isinstance(node, Binary) and node.op in ARITHMETIC and scalar_constant(node.a) and scalar_constant(node.b)
+
+
 def scaled(c: Fraction, rest: Optional[Node]) -> Node:
     """``c * rest`` in its plainest spelling."""
     if rest is None or c == 0:
@@ -86,6 +99,14 @@ class Simplifier:
                 return x
             if isinstance(x, Unary) and x.op == "T":
                 return x.x
+            if scalar_constant(x):  # a number or a size: its own transpose
+                return x
+            if isinstance(x, Binary) and x.op == "*" and scalar_constant(x.a):
+                return Binary("*", x.a, Unary("T", x.b))
+            if isinstance(x, Unary) and x.op == "neg":
+                return Unary("neg", Unary("T", x.x))
+            if isinstance(x, Binary) and x.op in ("+", "-") and any(_is_transpose(c) for c in (x.a, x.b)):
+                return Binary(x.op, Unary("T", x.a), Unary("T", x.b))  # (a - b.T).T = a.T - b
             return node
         if isinstance(x, Num):
             return Num(-x.value)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from ..calculus.matrix import softmax_argument
+from ..calculus.matrix import softmax_of
 from ..notation.blocks import Linear, Place, Slice, Stack, dim_linear
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Step, Unary, walk
 from ..notation.printer import BINARY_PREC, PREC_POSTFIX, NotationPrinter
+from ..notation.sugar import as_row_pick
 from .hygiene import size_placeholder, symbol_placeholder
 
 FUNCTION_CODE = {
@@ -158,9 +159,11 @@ class NumPyPrinter(NotationPrinter):
     def log_pick(self, node: Call, helper: str = "_log_pick") -> Optional[str]:
         """``log(y[c])`` with ``y = softmax(o)``: finite where ``y[c]`` underflows, from ``o``; else None."""
         arg = node.args[0]
-        if node.fn != "log" or not isinstance(arg, Pick) or not isinstance(arg.x, Ref):
+        if node.fn == "log" and as_row_pick(arg) is not None:  # log(y[c, rows]) is log(y.T[c]).T
+            return self.print(Unary("T", Call("log", (as_row_pick(arg),))))
+        if node.fn != "log" or not isinstance(arg, Pick):
             return None
-        logits = softmax_argument(self.model, arg.x)
+        logits = softmax_of(self.model, arg.x)
         if logits is None or self.one_by_one(arg.x):
             return None
         code = self.print(logits)

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from ..notation.blocks import Linear, Place, Slice, Stack, dim_linear
 from ..notation.expr import Adj, Binary, Call, Node, Num, Pick, Ref, SizeRef, Unary
+from ..notation.sugar import as_row_softmax
 
 Dim = Union[str, int]
 Shape = Tuple[Dim, Dim]
@@ -129,6 +130,23 @@ class Model:
         return infer_shape(node, self)
 
 
+def pick_axis_error(model: Model, pick: Pick) -> Optional[str]:
+    """Why a class pick reads a softmax along the other axis (``p[c]`` of a row-wise ``p``), else None."""
+    transposed = isinstance(pick.x, Unary) and pick.x.op == "T"
+    ref = pick.x.x if transposed else pick.x
+    eq = model.equation(ref.name) if isinstance(ref, Ref) else None
+    if eq is None:
+        return None
+    name = ref.name
+    if transposed and isinstance(eq.expr, Call) and eq.expr.fn == "softmax":
+        return (f"a pick per row of {name}, whose softmax normalises each column: write {name}[c] "
+                f"(class c of each column), or normalise each row with softmax(..., rows)")
+    if not transposed and as_row_softmax(eq.expr) is not None:
+        return (f"a pick per column of {name}, whose softmax normalises each row: write {name}[c, rows] "
+                "(class c of each row)")
+    return None
+
+
 def dims_equal(a: Dim, b: Dim) -> bool:
     return a == b
 
@@ -208,6 +226,8 @@ def infer_shape(node: Node, model: Model) -> Shape:
                 "conform (only a dimension of 1 broadcasts)", node)
         return out
     if isinstance(node, Pick):
+        if pick_axis_error(model, node):
+            raise ShapeError(pick_axis_error(model, node), node)
         sx = infer_shape(node.x, model)
         if not isinstance(node.cls, Ref) or model.symbols[node.cls.name].classes is None:
             raise ShapeError("only a class target can index a matrix (y_t[c_t])", node.cls)

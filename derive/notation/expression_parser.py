@@ -310,6 +310,8 @@ class ExpressionParser(RangeSumReader, StackingReader, SugarReader):
             self.i += 1
             args.append(self.expression())
         self.expect_op(")", f" to close {name}(")
+        if name == "softmax" and len(args) == 2:
+            return self.softmax_axis(tuple(args), tok)
         if len(args) != arity:
             raise self.error(f"{name} takes {arity} argument(s), given {len(args)}", tok)
         if name in SUGAR_FUNCTIONS:

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from .blocks import Place, Slice, Stack
 from .expr import Adj, Binary, Call, Iverson, Node, Num, Pick, Ref, SizeRef, Step, StepSum, Unary
+from .sugar import as_row_pick, as_row_softmax
 
 PREC_SUM, PREC_PRODUCT, PREC_PREFIX, PREC_POWER, PREC_POSTFIX, PREC_ATOM = 10, 20, 30, 40, 50, 60
 BINARY_PREC = {"+": PREC_SUM, "-": PREC_SUM, "*": PREC_PRODUCT, "/": PREC_PRODUCT,
@@ -92,6 +93,12 @@ class NotationPrinter:
     def print_Unary(self, node: Unary) -> str:
         if node.op == "neg":
             return "-" + self.wrap(node.x, PREC_PREFIX + 1)
+        x = as_row_softmax(node)
+        if x is not None:
+            return f"softmax({self.print(x)}, rows)"
+        pick = as_row_pick(node)
+        if pick is not None:
+            return f"{self.wrap(pick.x.x, PREC_POSTFIX)}[{self.print(pick.cls)}, rows]"
         return self.wrap(node.x, PREC_POSTFIX) + ".T"
 
     def print_Binary(self, node: Binary) -> str:

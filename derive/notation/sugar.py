@@ -12,6 +12,11 @@
 - ``E[:, w]`` with ``w`` holding class numbers (an embedding lookup, the
   columns of ``E`` that ``w`` names) is ``E @ onehot(w)``, and ``E[w, :]`` (the
   rows) is ``onehot(w).T @ E``.
+- ``softmax(X, rows)`` normalises each row of ``X`` (a row-major classifier,
+  the batch in rows): it is ``softmax(X.T).T``. ``softmax(X, columns)`` is
+  ``softmax(X)``. ``p[c, rows]`` picks class ``c`` in each row of ``p``: it is
+  ``p.T[c].T``, a column (one entry a row). The printer writes both back in
+  these spellings.
 - ``diag(v)`` as a factor of a matrix product: ``diag(v) @ X`` is ``v * X``
   (each row of ``X`` scaled by an entry of ``v``) and ``X @ diag(v)`` is
   ``X * v.T``. In a claim, ``diag(v) ⋅ X`` reads as ``diag(v) @ X``. A
@@ -27,7 +32,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Optional, Tuple
 
-from .expr import Binary, Call, Node, Num, Pick, Unary, walk
+from .expr import Binary, Call, Node, Num, Pick, Ref, Unary, walk
 from .lexer import Token
 
 COMPARISONS = (">=", "<=", ">", "<")
@@ -35,6 +40,9 @@ COMPARISONS = (">=", "<=", ">", "<")
 
 SUGAR_FUNCTIONS = {"max": 2, "min": 2, "diag": 1}
 """Functions rewritten while parsing, with their number of arguments."""
+
+AXIS_WORDS = ("rows", "columns")
+"""The words that name the axis of a softmax: ``softmax(X, rows)``, ``softmax(X, columns)``."""
 
 Pos = Optional[Tuple[int, int]]
 
@@ -75,6 +83,37 @@ def sugar_call(name: str, args: Tuple[Node, ...], pos: Pos) -> Node:
             return Call("relu", (a,), pos=pos)
         return Binary("+", b, Call("relu", (Binary("-", a, b, pos=pos),), pos=pos), pos=pos)
     return Binary("-", a, Call("relu", (Binary("-", a, b, pos=pos),), pos=pos), pos=pos)
+
+
+def row_softmax(x: Node, pos: Pos) -> Node:
+    """``softmax(x, rows)``: each row of ``x`` normalised, as ``softmax(x.T).T``."""
+    return Unary("T", Call("softmax", (Unary("T", x, pos=pos),), pos=pos), pos=pos)
+
+
+def row_pick(x: Node, cls: Node, pos: Pos) -> Node:
+    """``x[c, rows]``: class ``c`` of each row of ``x``, as ``x.T[c].T`` (one entry a row)."""
+    return Unary("T", Pick(Unary("T", x, pos=pos), cls, pos=pos), pos=pos)
+
+
+def _under_transposes(node: Node, kind) -> Optional[Node]:
+    if isinstance(node, Unary) and node.op == "T":
+        inner = node.x
+        if isinstance(inner, kind) and isinstance(inner.children()[0], Unary) and inner.children()[0].op == "T":
+            return inner
+    return None
+
+
+def as_row_softmax(node: Node) -> Optional[Node]:
+    """The ``x`` of a row softmax ``softmax(x.T).T``, else None."""
+    inner = _under_transposes(node, Call)
+    if inner is not None and inner.fn == "softmax":
+        return inner.args[0].x
+    return None
+
+
+def as_row_pick(node: Node) -> Optional[Pick]:
+    """The ``Pick`` of a row pick ``x.T[c].T``, else None."""
+    return _under_transposes(node, Pick)
 
 
 def _diagonal(node: Node) -> Optional[Node]:
@@ -127,8 +166,19 @@ class SugarReader:
             raise self.error("one comparison at a time: write (a < b) * (b < c)")
         return comparison(op, left, right, self.pos(tok))
 
+    def softmax_axis(self, args: Tuple[Node, ...], tok: Token) -> Node:
+        """``softmax(X, rows)`` (each row normalised) or ``softmax(X, columns)`` (each column, the default)."""
+        axis = args[1]
+        if not (isinstance(axis, Ref) and axis.step is None and axis.name in AXIS_WORDS):
+            raise self.src.error("softmax's second argument is its axis: rows (each row normalised) "
+                                 "or columns (each column, as softmax(X))", axis.pos or self.pos(tok))
+        if axis.name == "columns":
+            return Call("softmax", args[:1], pos=self.pos(tok))
+        return row_softmax(args[0], self.pos(tok))
+
     def index(self, node: Node, open_tok: Token) -> Node:
-        """After ``node[``: ``y[c]`` (class ``c`` of each column), ``E[:, w]`` or ``E[w, :]`` (a lookup)."""
+        """After ``node[``: ``y[c]`` (class ``c`` of each column), ``y[c, rows]`` (of each row),
+        ``E[:, w]`` or ``E[w, :]`` (a lookup)."""
         if self.at_op("]"):
             raise self.error("expected a class target inside '[ ]'")
         columns = self.at_op(":")
@@ -137,11 +187,19 @@ class SugarReader:
             self.expect_op(",", " after ':' (as in E[:, w_t], the columns of E that w_t names)")
         index = self.expression()
         rows = not columns and self.at_op(",")
+        per_row = False
         if rows:
             self.i += 1
-            self.expect_op(":", " after ',' (as in E[w_t, :], the rows of E that w_t names)")
+            per_row = self.tok.kind == "NAME" and self.tok.text == "rows" and self.tok.sub is None
+            if per_row:
+                self.i += 1
+            else:
+                self.expect_op(":", " after ',' (as in E[w_t, :], the rows of E that w_t names, "
+                                    "or y_t[c_t, rows], class c_t of each row)")
         self.expect_op("]", " to close '['")
         pos = self.pos(open_tok)
+        if per_row:
+            return row_pick(node, index, pos)
         if columns:
             return Binary("@", node, Call("onehot", (index,), pos=pos), pos=pos)
         if rows:
