@@ -9,12 +9,17 @@ unbounded memory or a half-written output.
 * Inputs are generated from the repository's own model and claims files by
   mutation (characters, tokens, lines; unicode, NUL, BOM, CRLF, tabs, long
   numbers, deep nesting, huge sums, keywords as names, odd steps) and from the
-  notation's grammar (random models, mostly shape-correct, and claims).
+  notation's grammar (random models, mostly shape-correct, and claims; with row
+  stacks ``[x_t; h_{t-1}]``, row and column slices, sums of sizes
+  ``4*H x (F + H)`` and fused gate matrices, and slips in them: bad bounds,
+  strides, empty stacks).
   Case ``i`` of seed ``s`` depends on nothing else, so a run repeats exactly.
 * ``--inputs`` cases go through the front end in process
   (:func:`derive.model.build.load_text`, :func:`derive.claims.read.read_claims`); every
   accepted model also through :func:`derive.calculus.matrix.derive_matrix`,
-  :func:`derive.emit.readable.generate_module` and ``compile`` of the module text.
+  :func:`derive.emit.readable.generate_module` and ``compile`` of the module text,
+  and, when every size is small, one run of the module on random data (at the
+  model's sizes and at the proof's first sizes, as ``derive verify`` runs it).
   They run in one worker process under a memory limit, watched by this one: a
   case that takes longer than ``--case-timeout`` is a hang, and the worker is
   restarted after it.
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import keyword
+import math
 import os
 import random
 import re
@@ -274,8 +280,14 @@ def loose_expr(c: Chooser, names: List[str], depth: int) -> str:
     if depth <= 0 or c.coin(25):
         return c.weighted([(8, lambda: with_step(c, c.pick(names))), (2, lambda: c.pick(NUMBERS[:8])),
                            (1, lambda: derivative_text(c, names))])()
-    kind = c.pick(["binary", "binary", "binary", "call", "neg", "paren", "postfix", "sum_t", "power", "pick"])
+    kind = c.pick(["binary", "binary", "binary", "call", "neg", "paren", "postfix", "sum_t", "power", "pick",
+                   "stack", "slice"])
     a = loose_expr(c, names, depth - 1)
+    if kind == "stack":
+        parts = [a] + [loose_expr(c, names, depth - 1) for _ in range(c.weighted([(6, 1), (2, 2), (1, 0)]))]
+        return "[" + c.pick(["; ", ";", " ; ", ", "]).join(parts) + c.pick(["", "", "", ";"]) + "]"
+    if kind == "slice":
+        return f"({a})[{loose_bounds(c, names)}]"
     if kind == "binary":
         return f"{a} {c.pick(['+', '-', '*', '@', '/', '⊙', '⋅', '·'])} {loose_expr(c, names, depth - 1)}"
     if kind == "call":
@@ -291,6 +303,20 @@ def loose_expr(c: Chooser, names: List[str], depth: int) -> str:
     if kind == "power":
         return f"({a}){c.pick(['**', '^'])}{c.pick(['2', '3', '0.5', '-1', '(1/2)', 'T', '2**2'])}"
     return f"({a})[{c.pick(names)}]"
+
+
+SLICE_BOUNDS = ["0:H", "H:2*H", "2*H:3*H", "3*H:4*H", "0:F", "F:F + H", "0:1", "H:0", "H:H", "0:H - F", "0:5H",
+                "0:5*H", "4*H:5*H", "-1:H", "0:H:2", ":H", "H:", ":", ":, 0:H", ":, H:2*H", "0:H, :", "0:H, 0:1",
+                "0:10**30*H", "0:1000000000000000000000000000000*H", "0:H*H", "0:T", "0:t", "0:x_t", "0.5:H",
+                "(0):(H)", "0\t:\tH", "0：H", "０:H", "0:H]["]
+
+
+def loose_bounds(c: Chooser, names: List[str]) -> str:
+    """The inside of a slice, ``0:H`` or something near it."""
+    if c.coin(80):
+        return c.pick(SLICE_BOUNDS)
+    lo, hi = c.pick(names + ["0", "1"]), c.pick(names + ["H", "2*H"])
+    return c.pick([f"{lo}:{hi}", f":, {lo}:{hi}", f"{lo}:{hi}, :", f"{lo}:{hi}:{lo}"])
 
 
 def derivative_text(c: Chooser, names: List[str]) -> str:
@@ -511,6 +537,7 @@ class ModelGen:
         self.glob_q: Dict[str, tuple] = {}
         self.defined_now: List[str] = []
         self.lines: List[str] = []
+        self.sums: Dict[str, tuple] = {}  # a dimension written as a sum -> the rows of its stack's operands
 
     def dims(self):
         return [self.hid, self.feat, self.out, 1] + ([self.batch] if self.batch != 1 else [])
@@ -520,6 +547,36 @@ class ModelGen:
 
     def slip(self) -> bool:
         return self.c.coin(2)
+
+    @staticmethod
+    def plain(d) -> str:
+        """A dimension as a term of a sum or a slice bound: the generator's sums without parentheses."""
+        return str(d).replace("(", "").replace(")", "")
+
+    def around(self, d) -> Tuple[str, str, str]:
+        """A dimension holding ``d`` (``k*d`` or a sum) and the bounds of ``d`` in it."""
+        c = self.c
+        if isinstance(d, str) and not re.search(r"[(*+ ]", d) and c.coin(40):
+            k = c.int(2, 4)
+            j = c.int(0, k - 1)
+            whole = f"{k}*{d}"
+            self.sums[whole] = (d,) * k
+            return whole, "0" if j == 0 else d if j == 1 else f"{j}*{d}", d if j == 0 else f"{j + 1}*{d}"
+        other = c.pick(self.dims())
+        first = c.coin(50)
+        parts = (d, other) if first else (other, d)
+        whole = f"({self.plain(parts[0])} + {self.plain(parts[1])})"
+        self.sums[whole] = parts
+        if first:
+            return whole, "0", self.plain(d)
+        return whole, self.plain(other), f"{self.plain(other)} + {self.plain(d)}"
+
+    def bad_bounds(self, lo: str, hi: str, whole: str) -> str:
+        """Slice bounds that are wrong in one of the ways people get them wrong."""
+        w = self.plain(whole)
+        return self.c.pick([f"{hi}:{lo}", f"{lo}:{lo}", f"{lo}:{hi}:2", f"{lo}:", f":{hi}", f"{lo} - 1:{hi}",
+                            f"{lo}:{hi} + 1", f"{lo}:{w} + 1", f"{w}:{w} + {hi}", f"{lo}:{hi} - {w}",
+                            f"{lo}:{hi}*{hi}", f"{lo}:{hi}, {lo}:{hi}", f"{lo}:10**30*{hi}"])
 
     def op(self, ascii_op: str) -> str:
         c = self.c
@@ -610,6 +667,9 @@ class ModelGen:
             kinds.append("colsum")
         if self.cls and shape == (1, self.batch) and not self.row:
             kinds += ["pick", "pick"]
+        kinds += ["slice", "slice"]
+        if shape[0] in self.sums:
+            kinds += ["stack"] * 4
         if self.cls and shape == (self.out, self.batch) and not self.row and ctx != "step" or (
                 self.cls and ctx == "step" and self.cls.endswith("_t") and shape == (self.out, self.batch)):
             kinds.append("onehot")
@@ -625,8 +685,21 @@ class ModelGen:
         if kind == "mul":
             small = c.pick([shape, (shape[0], 1), (1, 1)])
             return f"{p(self.expr(shape, ctx, d))} {self.op('*')} {p(self.expr(small, ctx, d))}"
+        if kind == "stack":
+            parts = [self.expr((r, shape[1]), ctx, d) for r in self.sums[shape[0]]]
+            if self.slip():
+                parts = c.pick([parts[:1], parts + [""], [""] + parts, parts[::-1], [], parts + parts[:1]])
+            return "[" + c.pick(["; ", "; ", ";", " ;\t"]).join(parts) + "]"
+        if kind == "slice":
+            axis = c.pick([0, 0, 1]) if not self.row else c.pick([0, 1, 1])
+            whole, lo, hi = self.around(shape[axis])
+            inner = self.expr((whole, shape[1]) if axis == 0 else (shape[0], whole), ctx, d)
+            bounds = self.bad_bounds(lo, hi, whole) if self.slip() else f"{lo}:{hi}"
+            return f"{p(inner)}[{bounds}{c.pick(['', ', :'])}]" if axis == 0 else f"{p(inner)}[:, {bounds}]"
         if kind == "matmul":
             k = c.pick(self.dims())
+            if c.coin(25):
+                k = self.around(k)[0]
             return f"{p(self.expr((shape[0], k), ctx, d))} @ {p(self.expr((k, shape[1]), ctx, d))}"
         if kind == "fn":
             fn = c.pick(ACTIVATIONS + ["exp", "log", "softmax", "squared", "ones_like", "transpose"])
@@ -672,6 +745,33 @@ class ModelGen:
             return f"log(softmax({self.expr((self.out, self.batch), ctx, d)})[{self.cls}])"
         return f"onehot({self.cls})"
 
+    def fused(self, s: str, x: str, prev: str, eqs: List[str]):
+        """``s_t`` as the gates of one fused matrix over ``[x; s_{t-1}]`` (or ``x @ Wx + s_{t-1} @ Wh`` by rows)."""
+        c, hid = self.c, self.hid
+        k = c.int(2, 4)
+        whole = c.pick([f"{k}*{hid}", f"{k}{hid}", f"{hid}*{k}"])
+        self.sums[whole] = (hid,) * k
+        a = f"a{len(eqs)}_t"
+        if self.row:
+            fused = f"{x} @ {self.new_param((self.feat, whole))} + {prev} @ {self.new_param((hid, whole))}"
+        else:
+            xh = c.pick([f"({self.feat} + {hid})", f"({hid} + {self.feat})"])
+            self.sums[xh] = (self.feat, hid) if xh.startswith(f"({self.feat}") else (hid, self.feat)
+            pair = f"[{x}; {prev}]" if self.sums[xh][0] == self.feat else f"[{prev}; {x}]"
+            fused = f"{self.new_param((whole, xh))} @ {pair}"
+        if c.coin(50):
+            fused += f" + {self.new_param((whole, 1) if not self.row else (1, whole))}"
+        eqs.append(f"{a} = {fused}")
+        self.step_q[a] = self.bshape(whole)
+        self.defined_now.append(a)
+
+        def gate(j):
+            lo, hi = "0" if j == 0 else hid if j == 1 else f"{j}*{hid}", hid if j == 0 else f"{j + 1}*{hid}"
+            bounds = self.bad_bounds(lo, hi, whole) if self.slip() else f"{lo}:{hi}"
+            return f"{a}[:, {bounds}]" if self.row else f"{a}[{bounds}{c.pick(['', ', :'])}]"
+        gates = [f"{c.pick(ACTIVATIONS)}({gate(j)})" for j in range(k)]
+        eqs.append(f"{s}_t = {gates[0]} * {prev} + " + f" {self.op('*')} ".join(gates[1:]))
+
     def shape_text(self, shape) -> str:
         c = self.c
         return f"{shape[0]} {c.pick(['x', 'x', 'x', '×'])} {shape[1]}"
@@ -699,6 +799,8 @@ class ModelGen:
             rest = self.expr(self.bshape(self.hid), "step", c.int(0, 2)) if c.coin(40) else inp
             act = c.pick(ACTIVATIONS)
             if c.coin(30):
+                self.fused(s, x, prev, eqs)
+            elif c.coin(30):
                 z = f"z{len(eqs)}_t"
                 eqs.append(f"{z} = {rec} + {rest}")
                 self.step_q[z] = self.bshape(self.hid)
@@ -919,6 +1021,7 @@ def _signature(err: BaseException) -> str:
     if ours:
         f = ours[-1]
         where = f" in {Path(f.filename).parent.name}/{Path(f.filename).name}:{f.name}"
+        where = re.sub(r"/?<derive generated module [^>]*>", "generated module", where)  # one name a case
     return f"{type(err).__name__}{where}"
 
 
@@ -986,8 +1089,45 @@ def front_end(case: Case, folder: str) -> Outcome:
     return Outcome("accepted", value=value)
 
 
-def back_end(model) -> Outcome:
-    """Derive an accepted model, generate its module and compile the text (nothing runs)."""
+RUN_SIZE_LIMIT = 50
+"""The generated module is run once when every size is at most this (at the model's and the proof's sizes)."""
+
+RUN_ENTRY_LIMIT = 200_000
+"""... and its parameters and data hold at most this many numbers."""
+
+
+def run_module(model, source: str) -> None:
+    """Run the generated module on random data at the model's sizes and at the proof's first sizes.
+
+    ``derive verify`` runs the module at both (the exact comparison at the
+    proof's sizes), so a module that fails on arrays of the declared shapes
+    fails there too. Sizes above :data:`RUN_SIZE_LIMIT` are skipped.
+    """
+    from derive.calculus.prove import default_proof_sizes
+    from derive.emit.loader import import_source
+    from derive.model.sizes import sizes_for
+    from derive.numeric import random_params
+    from derive.verify.run import concrete_shape, random_data
+
+    module = import_source(source, "derive_fuzz_generated")
+    for sizes in (sizes_for(model, {}), default_proof_sizes(model)[0]):
+        shapes = [concrete_shape(s.shape, sizes) for s in model.params]
+        shapes += [concrete_shape(dims, sizes) for dims in module.DATA_SHAPES.values()]
+        if max(sizes.values(), default=1) > RUN_SIZE_LIMIT or sum(math.prod(s) for s in shapes) > RUN_ENTRY_LIMIT:
+            continue
+        params = random_params({s.name: concrete_shape(s.shape, sizes) for s in model.params}, 0)
+        with np_errors_ignored():
+            module.loss_and_gradients(params, random_data(model, module, sizes, 0))
+
+
+def np_errors_ignored():
+    """Overflow in a random model's exp is not a failure of the module."""
+    import numpy as np
+    return np.errstate(all="ignore")
+
+
+def back_end(model, run: bool = True) -> Outcome:
+    """Derive an accepted model, generate its module, compile the text and (``run``) run it once small."""
     from derive.emit.readable import generate_module
     from derive.errors import InputError
     from derive.calculus.matrix import derive_matrix
@@ -996,6 +1136,8 @@ def back_end(model) -> Outcome:
         derivation = derive_matrix(model)
         source = generate_module(model, derivation)
         compile(source, "<generated>", "exec")
+        if run:
+            run_module(model, source)
     except InputError as err:
         return Outcome("backend-refused", detail=err.format())
     except Exception as err:  # noqa: BLE001 - any exception is a failure to report

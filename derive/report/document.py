@@ -63,9 +63,11 @@ class Doc:
                 width = math_width(lhs) + 6
             lines[-1].append(part)
             width += w
-        if len(lines) == 1:
+        if len(lines) == 1 and width <= DISPLAY_WIDTH:
             self.display(f"{lhs} {relation} {' '.join(parts)}", tag)
             return
+        if len(lines[0]) == 1 and width > DISPLAY_WIDTH:  # one term too wide beside the lhs: it gets a line of its own
+            lines.insert(0, [])
         rows = [rf"{lhs} &{relation} {' '.join(lines[0])}"]
         rows += [r"&\quad {} " + " ".join(line) for line in lines[1:]]
         self.display("\\begin{split}\n" + " \\\\\n".join(rows) + "\n\\end{split}", tag)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..notation.expr import Ref, Step
 from .document import Doc, listing
-from .latex import breakable, escape_text, shape_math, sizes_math
+from .latex import breakable, dim_math, escape_text, shape_math, sizes_math
 from .typeset import Typesetter
 
 
@@ -32,7 +32,7 @@ def model_section(doc: Doc, typeset: Typesetter):
         step = Step("rel", 0) if s.per_step else None
         shape = s.shape
         if s.classes is not None:
-            kind_note = rf"one class out of ${escape_text(str(s.classes))}$ per column"
+            kind_note = rf"one class out of ${dim_math(s.classes)}$ per column"
         elif s.kind == "state":
             kind_note = rf"initial value ${typeset.sym(s.name, Step('abs', 0))}$ (0 unless given)"
         elif s.kind == "param":
