@@ -60,7 +60,8 @@ def _confirm(checker, claim, verdict: str, tree, info: dict):
         used = False
         learn = lhs if verdict == "holds" and lhs.use is None else None
         for t in steps:
-            checker.tick(f"proving at {sizes_text(ctx.sizes)}, step {t}")
+            where = f"proving at {sizes_text(ctx.sizes)}" + ("" if t is None else f", step {t}")
+            checker.tick(where)
             try:
                 C = sev(info.get("matched", tree), t)
             except KeyError:
@@ -70,7 +71,7 @@ def _confirm(checker, claim, verdict: str, tree, info: dict):
                 C = Mat.fill(truth.rows, truth.cols, lambda i, j: C[0, 0])
             prover = ctx.prover()
             for (i, j), value in C.entries():
-                checker.tick(f"proving at {sizes_text(ctx.sizes)}, step {t}")
+                checker.tick(where)
                 target = truth[i, j]
                 a = sympy.N(value.xreplace(ctx.values), 50)
                 b = sympy.N(target.xreplace(ctx.values), 50)

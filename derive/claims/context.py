@@ -16,6 +16,7 @@ import sympy
 from ..calculus.entries import Evaluator, Mat, elementwise, zeros
 from ..calculus.exact import ExactAdjoints, reverse_sweep, unroll
 from ..calculus.high_precision import PRECISION
+from ..calculus.identity_test import RandomizedIdentity
 from ..calculus.prove import EntryProver, instantiate
 from ..model.model import Model
 from ..notation.expr import Adj, Iverson, Node, StepSum, adjoint_refs
@@ -87,8 +88,11 @@ class ClaimProver(EntryProver):
     closed_form = None
 
     def equal(self, candidate: sympy.Expr, truth: sympy.Expr) -> bool:
-        """``candidate == truth`` as an identity; proved lemmas (an adjoint
+        """``candidate == truth`` as an identity: by the randomized identity test when it shows it
+        (:mod:`derive.calculus.identity_test`), else symbolically, where proved lemmas (an adjoint
         equal to a closed form, from claims already proved) are used first."""
+        if self.randomized is not None and self.randomized.equal(candidate, truth):
+            return True
         keep = {s for s in candidate.free_symbols if s in self.adjoint_owner}
         diff = candidate - truth
         if self.closed_form is not None:
@@ -137,6 +141,7 @@ class SizeContext:
         self.u = unroll(model, sizes, class_seed=seed)
         self.T = self.u.T
         self.sweeps: dict[LossKey, ExactAdjoints] = {}
+        self.identity_tests: list[RandomizedIdentity] = []  # every one the provers used, for the error bound
         self.values: dict[sympy.Symbol, sympy.Expr] = {}
         self.floats: dict[sympy.Symbol, float] = {}
         self._prover: EntryProver | None = None
@@ -191,6 +196,8 @@ class SizeContext:
                 definition.update(exact.definition)
                 owners.update({bar: s for s, bar in exact.symbol.items()})
             prover.exact = _Merged(self.u, definition)
+            prover.randomized = RandomizedIdentity(self.u.definition, definition, self.seed)
+            self.identity_tests.append(prover.randomized)
             prover.adjoint_owner = owners
             prover.lemmas = self.lemmas
             prover.closed_form = self.closed_form

@@ -10,6 +10,7 @@ its explanation: :mod:`~derive.claims.holds` (holds, layout),
 
 from __future__ import annotations
 
+from ..calculus.show import initial_state_text
 from ..notation.expr import Node
 from ..notation.printer import show
 from .confirm import confirm
@@ -105,13 +106,24 @@ class Decider:
         if proved:
             self.truth = text
         else:
-            self.truth_terms = text
+            self.truth_terms = text + self.initial_state_note()
         res = self._decide(self.truth)
         res.truth, res.truth_terms = self.truth, self.truth_terms
         if is_claim and not proved:
             res.withheld.append(f"truth: {text}")
         vouch_repair(self, res)
         return res
+
+    def initial_state_note(self) -> str:
+        """`` for t = 1..T; at t = 0, dL/dh_0 = ...``: a state's line at t = 0, which ``derive show`` prints
+        apart, when the claim is of the state's adjoint at every step ("" otherwise)."""
+        derivation = self.checker.derivation
+        adjoint = derivation.adjoints.get(self.lhs.name)
+        step = self.lhs.step
+        if adjoint is None or self.lhs.loss_step is not None or step is None or step.kind != "rel" \
+                or derivation.model.symbols[self.lhs.name].kind != "state":
+            return ""
+        return f" for t = 1..T; at t = 0, {initial_state_text(derivation.model, adjoint)}"
 
     def truth_phrase(self) -> str:
         """``the truth: dL/dX = ...``, or the truth as derived terms when it is not a claim."""
@@ -184,8 +196,15 @@ class Decider:
         """``proved as a symbolic identity ... at sizes ...``: how the verdict was proved."""
         where = "; ".join(sizes_text(s) for s in res.sizes_proved)
         steps = " at every step" if self.checker.steps(self.claim, self.checker.contexts[0]) != [None] else ""
-        return (f"proved as a symbolic identity, entry by entry{steps}, at sizes {where} "
-                f"({res.entries_proved} entries); 50-digit witness gap {res.witness_gap:.0e}")
+        witness = f"50-digit witness gap {res.witness_gap:.0e}"
+        tests = [r for ctx in self.checker.contexts for r in ctx.identity_tests]
+        if not any(r.shown for r in tests):
+            return (f"proved as a symbolic identity, entry by entry{steps}, at sizes {where} "
+                    f"({res.entries_proved} entries); {witness}")
+        bound = min(1.0, sum(r.failure_bound() for r in tests))
+        return (f"proved entry by entry{steps}, at sizes {where} ({res.entries_proved} entries), as identities "
+                f"(a randomized test modulo 2^61 - 1, chance of a false pass below {max(bound, 1e-300):.0e}, "
+                f"or SymPy); {witness}")
 
     def reading_text(self, res: Result, holding) -> str:
         """`` with ⋅ as @: ...``: the reading of ``⋅`` proved, and the others that hold ("" if none)."""

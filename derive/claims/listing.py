@@ -46,8 +46,14 @@ def summary_line(results) -> str:
     """``12 claims: 4 holds, 3 partial, 5 wrong (8 of 12 do not hold)``."""
     s = summary(results)
     parts = [f"{s[v]} {v}" for v in VERDICTS if s[v]]
-    status = "all claims hold" if s["holds"] == s["claims"] else \
-        f"{s['claims'] - s['holds']} of {s['claims']} do not hold"
+    undecided = s.get("undecided", 0)  # not known to fail: counted apart, never among those that do not hold
+    failing = s["claims"] - s["holds"] - undecided
+    if s["holds"] == s["claims"]:
+        status = "all claims hold"
+    elif failing == 0:
+        status = f"{undecided} of {s['claims']} undecided"
+    else:
+        status = f"{failing} of {s['claims']} do not hold" + (f", {undecided} undecided" if undecided else "")
     return f"{s['claims']} claims: " + ", ".join(parts) + f" ({status})"
 
 

@@ -100,6 +100,8 @@ class FloatEvaluator:
                 return ARITHMETIC[op](a, b)
             raise ValueError(f"unresolved operator {op}")
         if isinstance(node, Pick):
+            if not isinstance(node.cls, Ref):  # W[H]: the shape check says why (only a class target can index)
+                raise Undefined("a pick by something other than a class target")
             x = self.value_of(node.x, t)
             cls = self.classes(node.cls.name, self.step(node.cls.step, t))
             return np.array([[x[c, j] for j, c in enumerate(cls)]])

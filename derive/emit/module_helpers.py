@@ -17,7 +17,7 @@ def _relu(a):
 
 
 def _step(a):
-    return (a.real > 0).astype(float)
+    return np.greater(np.real(a), 0).astype(float)  # a may be a Python number: (1 > 0) of two constants
 
 
 def _softmax(a):

@@ -148,13 +148,17 @@ class NumPyPrinter(NotationPrinter):
     def print_Stack(self, node: Stack) -> str:
         return f"np.concatenate(({', '.join(self.print(a) for a in node.args)}), axis=-2)"
 
+    def block(self, node: Node, precedence: int) -> str:
+        """An operand of a slice or a placement: a 1 x 1 one may be a scalar (``np.sum``, a constant 1)."""
+        return f"np.atleast_2d({self.print(node)})" if self.one_by_one(node) else self.wrap(node, precedence)
+
     def print_Slice(self, node: Slice) -> str:
         span = f"{linear_code(node.lo)}:{linear_code(node.hi)}"
-        return self.wrap(node.args[0], PREC_POSTFIX) + (f"[..., {span}, :]" if node.axis == 0 else f"[..., {span}]")
+        return self.block(node.args[0], PREC_POSTFIX) + (f"[..., {span}, :]" if node.axis == 0 else f"[..., {span}]")
 
     def print_Place(self, node: Place) -> str:
         bounds = ", ".join(linear_code(b) for b in (node.lo, node.hi, node.total))
-        return f"_place({self.print(node.args[0])}, {bounds}, {-2 if node.axis == 0 else -1})"
+        return f"_place({self.block(node.args[0], 0)}, {bounds}, {-2 if node.axis == 0 else -1})"
 
     def log_pick(self, node: Call, helper: str = "_log_pick") -> Optional[str]:
         """``log(y[c])`` with ``y = softmax(o)``: finite where ``y[c]`` underflows, from ``o``; else None."""

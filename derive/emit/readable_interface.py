@@ -122,12 +122,12 @@ class InterfaceSection:
         self.emit("elif name in CLASS_COUNTS and array.ndim == len(dims) + 1 and array.shape[-1] == 1:", 3)
         self.emit("array = array.reshape(array.shape[:-1])", 4)
         self.emit('_fit(f"data[{name!r}]", array, dims, sizes)', 3)
+        if self.size_sums():  # before the class counts: a count may be a size only a sum holds
+            self.emit(f"_sum_sizes(sizes, {self.size_sums()!r})", 1)
         self.emit("for name, count in CLASS_COUNTS.items():", 1)
         self.emit("if name in data:", 2)
         self.emit("count = count if isinstance(count, int) else sizes.get(count, DEFAULT_SIZES.get(count))", 3)
         self.emit("_check_classes(name, np.asarray(data[name]), count)", 3)
-        if self.size_sums():
-            self.emit(f"_sum_sizes(sizes, {self.size_sums()!r})", 1)
         self.emit('if sizes.get("T", 1) < 1:', 1)
         self.emit('raise ValueError("the data has no steps (T = 0): give at least one")', 2)
         self.emit("return sizes", 1)

@@ -48,15 +48,18 @@ def constant_sizes(model: Model) -> Dict[str, int]:
 
     The arrays are the parameters, inputs, targets and initial states; a
     class count (``target c : class K x B``) is in none of them, and neither
-    is a size only a computed quantity has.  T counts as held when the model
-    has steps.  A generated module cannot read such a size off its inputs,
+    is a size only a computed quantity has.  T counts as held when an input
+    or target is per step (its array has a steps axis); a model whose only
+    per-step symbols are states and computed quantities runs for its
+    declared T.  A generated module cannot read such a size off its inputs,
     so it uses the declared value; a proof or a check at other sizes must
     use that value too.
     """
     shaped = {n for sym in model.symbols.values() if sym.kind != "quantity" and sym.shape
               for d in sym.shape for n in dim_names(d)}
+    steps_given = any(sym.per_step for sym in model.data_symbols)
     return {n: v for n, v in model.sizes.items()
-            if v is not None and n not in shaped and not (n == "T" and model.has_steps)}
+            if v is not None and n not in shaped and not (n == "T" and steps_given)}
 
 
 def smallest_T(model: Model) -> int:

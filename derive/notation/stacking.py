@@ -45,8 +45,13 @@ class StackingReader:
         nxt, after = self.tokens[self.i + 1], self.tokens[self.i + 2] if self.i + 2 < len(self.tokens) else None
         iverson = (nxt.kind == "NAME" and nxt.text == "t" and nxt.sub is None and after is not None
                    and after.kind == "OP" and after.text in ("=", "<", ">"))
-        if iverson or not self._closing(self.i)[1]:
+        if iverson:
             return self.iverson_bracket(open_tok)
+        if not self._closing(self.i)[1]:
+            self.i += 1
+            raise self.error("a '[' that starts an operand is a stack of two or more matrices separated by ';' "
+                             "([x_t; h_{t-1}]), or in a claim an Iverson bracket such as [t = T]; found "
+                             f"{self.describe(self.tok)} with no ';' before its ']'")
         self.i += 1
         parts = [self.stack_part()]
         while self.at_op(";"):

@@ -55,8 +55,9 @@ def claims_report(source: str, progress, allow_model_path: bool = False) -> Repo
              rf"\texttt{{{breakable(model.name)}}}; {holds} hold"
              rf"{'s' if holds == 1 else ''}. Each claim is shown as written, typeset, with its verdict, "
              r"the truth beside it and, where one exists, a repair. The truth is the derivation of "
-             r"Section~\ref{sec:truth}, proved symbolically; a verdict is proved at small concrete sizes "
-             r"entry by entry.")
+             r"Section~\ref{sec:truth}, proved equal to the exact derivation; a verdict is proved at small "
+             r"concrete sizes entry by entry, each entry as an identity by a randomized test modulo a prime "
+             r"(with its chance of a false pass) or by SymPy, as each verdict says.")
     typeset = Typesetter(model, derivation)
     doc.add(r"\begin{center}", r"\small", r"\begin{longtable}{rp{0.55\textwidth}l}", r"\toprule",
             r"line & claim as written & verdict \\", r"\midrule", r"\endhead")

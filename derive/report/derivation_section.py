@@ -42,6 +42,12 @@ RULES = [
     ("R13", "softmax + cross-entropy",
      r"L = -\log\left(\operatorname{softmax}(o)[c]\right):\quad \frac{\partial L}{\partial o} = "
      r"\operatorname{softmax}(o) - \operatorname{onehot}(c)"),
+    ("R14", "row stack",
+     r"C = \begin{bmatrix} A \\ B \end{bmatrix}:\quad \frac{\partial L}{\partial A}, \frac{\partial L}{\partial B} = "
+     r"\text{the rows of } \frac{\partial L}{\partial C} \text{ that } A, B \text{ fill}"),
+    ("R15", "slice",
+     r"C = A[\mathit{lo}{:}\mathit{hi}]:\quad \frac{\partial L}{\partial A} = \frac{\partial L}{\partial C}"
+     r" \text{ in its rows (or columns) } \mathit{lo}{:}\mathit{hi}, \text{ zeros elsewhere}"),
 ]
 """The matrix rules a derivation step cites, as ``(label, what, formula)``: the table of Section 2."""
 
@@ -387,4 +393,8 @@ def rule_of(node: Node, k: int, child: Node, model) -> List[str]:
             return ["R10"]
         if node.fn == "softmax":
             return ["R11"]
+        if node.fn == "stack":
+            return ["R14"]
+        if node.fn == "slice":
+            return ["R15"]
     return []

@@ -7,6 +7,7 @@ from typing import Dict, Optional, TextIO
 
 from .. import __version__
 from ..errors import InputError
+from ..numeric import HAND_BPTT
 from .code_section import code_index, code_section, generate_code
 from .derivation_section import derivation_section
 from .document import Doc, Report, begin_document, say
@@ -45,11 +46,13 @@ def model_report(source: str, seed: int, sizes: Optional[Dict[str, int]], entrie
     first = model.source.splitlines()[0].lstrip("# ").strip() if model.source.strip().startswith("#") else ""
     if first:
         doc.para(rf"\emph{{{escape_text(first)}}}")
+    hand = model.name in HAND_BPTT and model.path.startswith("<builtin:")  # as derive verify decides
     doc.para(r"This report derives the gradient of the loss with respect to every parameter of the model, "
-             r"as a careful hand derivation would, and records what the machine checked: the symbolic proof "
+             r"as a careful hand derivation would, and records what the machine checked: the proof "
              r"of every recurrence (Section~\ref{sec:proof}), the generated NumPy code that computes them "
-             r"(Section~\ref{sec:code}), and numeric comparisons with finite differences and an independent "
-             r"hand-written BPTT (Sections~\ref{sec:numeric} and~\ref{sec:figures}).")
+             r"(Section~\ref{sec:code}), and numeric comparisons with complex step, finite differences and the "
+             r"exact derivation" + (r", and an independent hand-written BPTT" if hand else "")
+             + r" (Sections~\ref{sec:numeric} and~\ref{sec:figures}).")
     typeset = Typesetter(model, derivation)
     code = generate_code(model, derivation)
     if code is not None:

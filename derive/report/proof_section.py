@@ -1,4 +1,4 @@
-"""Section 3 of a model report: what the symbolic proof proved, size by size."""
+"""Section 3 of a model report: what the proof proved, size by size."""
 
 from __future__ import annotations
 
