@@ -65,6 +65,7 @@ class Linear:
         parts = [(c, n if c in (1, -1) else f"{abs(c)}*{n}") for n, c in self.terms]
         if self.const or not parts:
             parts.append((self.const, str(abs(self.const))))
+        parts.sort(key=lambda p: p[0] < 0)  # H - F rather than -F + H; otherwise names sorted, the number last
         out = ("-" if parts[0][0] < 0 else "") + parts[0][1]
         for c, word in parts[1:]:
             out += (" - " if c < 0 else " + ") + word
