@@ -12,6 +12,7 @@ from derive.calculus.matrix import derive_matrix
 from derive.calculus.prove import EntryProver, default_proof_sizes, prove, quantity_steps
 from derive.calculus.show import format_show
 from derive.calculus.witness import instantiate, numeric_values
+from derive import derive as derive_api
 from derive.cli import main
 from derive.model.build import load_model
 
@@ -153,3 +154,6 @@ def test_show_says_how_each_entry_was_proved_and_the_bound(capsys):
     assert [p.lines[0].entries for p in symbolic.sizes] == [p.lines[0].entries for p in randomized.sizes]
     assert main(["show", "elman-softmax", "--symbolic-proof"]) == 0
     assert "Each entry is a symbolic identity (SymPy)" in capsys.readouterr().out
+    api = derive_api("elman-softmax", proof=True, symbolic_proof=True, cache=False)
+    assert api.proof.holds and api.proof.randomized == 0
+    assert derive_api("elman-softmax", proof=True, cache=False).proof.randomized == randomized.entries

@@ -94,7 +94,8 @@ def _proof_at(p) -> ProofAtSizes:
 
 
 def derive(model: Model | str | os.PathLike, proof: bool = False, seed: int = 0,
-           progress: Callable[[str], None] | None = None, cache: bool = True) -> Derivation:
+           progress: Callable[[str], None] | None = None, cache: bool = True,
+           symbolic_proof: bool = False) -> Derivation:
     """Derive every gradient of a model in matrix form and, when asked, prove it (``derive show``).
 
     Parameters
@@ -112,6 +113,9 @@ def derive(model: Model | str | os.PathLike, proof: bool = False, seed: int = 0,
         Read the proof from the on-disk cache when an unchanged model was
         proved before, and store it there (docs/cache.md); False proves
         afresh (``--no-cache``).
+    symbolic_proof : bool
+        Prove every entry with SymPy alone, without the randomized identity
+        test (``--symbolic-proof``; slower).
 
     Returns
     -------
@@ -133,7 +137,7 @@ def derive(model: Model | str | os.PathLike, proof: bool = False, seed: int = 0,
     ir = _ir(m)
     matrix = derive_matrix(ir)
     with using_cache(cache):
-        proved = prove(matrix, seed=seed, progress=progress) if proof else None
+        proved = prove(matrix, seed=seed, progress=progress, symbolic=symbolic_proof) if proof else None
     equations = tuple(Equation(eq.number, f"{ir.display(eq.name, Step('rel', 0) if eq.per_step else None)}"
                                f" = {show(eq.expr)}", shape_text(ir.symbols[eq.name].shape))
                       for eq in ir.equations)
@@ -149,7 +153,8 @@ def derive(model: Model | str | os.PathLike, proof: bool = False, seed: int = 0,
     result_proof = None
     if proved is not None:
         result_proof = Proof(proved.holds, tuple(_proof_at(p) for p in proved.sizes),
-                             tuple(_proof_at(p) for p in proved.generic_sizes), tuple(proved.failures()))
+                             tuple(_proof_at(p) for p in proved.generic_sizes), tuple(proved.failures()),
+                             proved.randomized, proved.failure_bound)
     return Derivation(ir.name, ir.path, dict(ir.sizes), equations, tuple(gradients), constants, result_proof,
                       format_show(ir, matrix, proved))
 

@@ -117,6 +117,10 @@ class Proof(_Result):
     generic_sizes: tuple[ProofAtSizes, ...]
     """The same, for the forms before the softmax + cross-entropy simplification."""
     failures: tuple[str, ...]
+    randomized: int = 0
+    """How many entries the randomized identity test showed; the others were proved by SymPy."""
+    failure_bound: float = 0.0
+    """The chance that an entry the randomized test showed is not an identity (0 when it showed none)."""
 
 
 @dataclass(frozen=True)
