@@ -87,7 +87,7 @@ def test_an_array_with_its_axes_in_another_order_gets_the_transpose_that_fits(mo
     params, data = arrays()
     params["W_xh"] = params["W_xh"].T
     with pytest.raises(ValueError, match=r"params\['W_xh'\] has shape \(3, 4\); expected \(H, F\) = \(4, F\) "
-                                         r"\(H = 4\); reordered, its axes fit: pass "
+                                         r"\(H = 4, as params\['W_hh'\] gave it\); reordered, its axes fit: pass "
                                          r"np.transpose\(params\['W_xh'\], \(1, 0\)\), of shape \(4, 3\)"):
         module.loss(params, data)
 

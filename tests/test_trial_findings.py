@@ -127,3 +127,25 @@ L = sum(h_T)
     assert "complex step, finite differences and the exact derivation (Sections" in tex
     builtin = build_report("elman-softmax").tex
     assert "and an independent hand-written BPTT (Sections" in builtin
+
+
+def test_a_shape_error_names_the_array_that_fixed_the_size():
+    import numpy as np
+
+    from derive.calculus.matrix import derive_matrix
+    from derive.emit.loader import import_source
+    from derive.emit.readable import generate_module
+
+    model = load_text("""size H = 3, T = 2
+param W : 2*H x H
+param b : 2*H x 1
+state h_t : H x 1 = 0
+a_t = W @ h_{t-1} + b
+h_t = tanh(a_t[0:H]) * sigmoid(a_t[H:2*H])
+L = sum(h_T)
+""", "m.rnn")
+    module = import_source(generate_module(model, derive_matrix(model)), "m")
+    params = {"W": np.ones((7, 3)), "b": np.ones((6, 1))}  # W's 7 rows are the wrong ones
+    with pytest.raises(ValueError, match=r"params\['b'\] has shape \(6, 1\); expected \(2\*H, 1\) = \(7, 1\) "
+                                         r"\(2\*H = 7, as params\['W'\] gave it\)"):
+        module.loss(params, {"h_0": np.zeros((3, 1))})

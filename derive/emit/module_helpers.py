@@ -59,8 +59,10 @@ def _log_pick(p, classes, logits):
 CHECK_FINITE = True
 
 
-def _fit(label, array, dims, sizes):
-    """Check an array against symbolic dims, learning the sizes it fixes; refuse inf and NaN."""
+def _fit(label, array, dims, sizes, sources=None):
+    """Check an array against symbolic dims, learning the sizes it fixes; refuse inf and NaN.
+
+    ``sources`` records which array fixed each size, so a mismatch names it."""
     if CHECK_FINITE and not np.isfinite(array).all():
         at = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(f"{label} holds {array[at]} at {at}: the loss and its gradients need finite "
@@ -68,11 +70,15 @@ def _fit(label, array, dims, sizes):
     if array.ndim != len(dims):
         raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}")
     known = dict(sizes)
+    sources = {} if sources is None else sources
     for got, dim in zip(array.shape, dims):
         want = dim if isinstance(dim, int) else sizes.setdefault(dim, got)
+        if not isinstance(dim, int):
+            sources.setdefault(dim, label)
         if got != want:
+            given = f", as {sources[dim]} gave it" if sources.get(dim, label) != label else ""
             raise ValueError(f"{label} has shape {array.shape}; expected {_expected(dims, sizes)}"
-                             f" ({dim} = {want}){_axes_hint(label, array.shape, dims, known)}")
+                             f" ({dim} = {want}{given}){_axes_hint(label, array.shape, dims, known)}")
 
 
 def _expected(dims, sizes):
