@@ -263,7 +263,7 @@ MISUSES = {  # (how the input is spoilt, the part of the message that says how t
     "missing param": (lambda p, d: p.pop("b_y"), r"give every one of 'W_hh', "),
     "axes swapped": (lambda p, d: p.update(W_xh=p["W_xh"].T), r"pass np.transpose\(params\['W_xh'\], \(1, 0\)\)"),
     "axis missing": (lambda p, d: d.update(x=d["x"][:, :, 0]), r"expected \(T, F, 1\) = "),
-    "wrong size": (lambda p, d: d.update(h_0=np.zeros((H + 1, 1))), r"expected \(H, 1\) = \(4, 1\) \(H = 4\)"),
+    "wrong size": (lambda p, d: d.update(h_0=np.zeros((H + 1, 1))), r"expected \(H, 1\) = \(4, 1\) \(H = 4, as params\['W_hh'\] gave it\)"),
     "class out of range": (lambda p, d: d.update(c=np.array([0, -1, 2])), r"number the classes from 0"),
     "class not whole": (lambda p, d: d.update(c=np.array([0.0, 1.0, 2.0])), r"give an integer array"),
     "no steps": (lambda p, d: d.update(x=np.zeros((0, F, 1)), c=np.zeros(0, dtype=int)), r"give at least one"),
