@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 from math import comb
-from typing import Callable, Dict, FrozenSet, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Optional, Set, Tuple
 
 import sympy
 
@@ -232,6 +232,3 @@ class RandomizedIdentity:
         for run in self.runs:
             bound *= run.failure_bound()
         return bound
-
-
-IdentityCheck = Callable[[sympy.Expr, sympy.Expr], bool]

@@ -232,19 +232,12 @@ class ExpressionParser(RangeSumReader, StackingReader, SugarReader):
 
     def _call_spans_term(self) -> bool:
         """``sum_t(...)`` followed by an operator of the product level is prefix use."""
-        depth, j = 0, self.i + 1
-        while j < len(self.tokens):
-            t = self.tokens[j]
-            if t.kind == "OP" and t.text in "([":
-                depth += 1
-            elif t.kind == "OP" and t.text in ")]":
-                depth -= 1
-                if depth == 0:
-                    nxt = self.tokens[j + 1]  # an operand next, in a claim, is a product without an operator
-                    operand = self.juxtaposed and (nxt.kind in ("NAME", "NUM", "DERIV") or nxt.text == "(")
-                    return not (operand or nxt.kind == "OP" and nxt.text in ("*", "@", "/", "dot", "T", "**", "["))
-            j += 1
-        return True
+        end, _ = self._closing(self.i + 1)
+        if self.tokens[end].kind == "END":
+            return True
+        nxt = self.tokens[end + 1]  # an operand next, in a claim, is a product without an operator
+        operand = self.juxtaposed and (nxt.kind in ("NAME", "NUM", "DERIV") or nxt.text == "(")
+        return not (operand or nxt.kind == "OP" and nxt.text in ("*", "@", "/", "dot", "T", "**", "["))
 
     def postfix(self, node: Node) -> Node:
         while True:

@@ -25,8 +25,9 @@ class StackingReader:
     ``src``, ``describe``, ``expression``, ``postfix``, ``iverson_bracket`` and ``index``."""
 
     def _closing(self, start: int) -> Tuple[int, bool]:
-        """From the ``[`` at ``start``: the index of its ``]`` (or of the end) and whether a ``;`` is at its level."""
-        depth, j, semicolon = 0, start, False
+        """From the bracket at ``start``: the index of the one that closes it (or of the end) and whether
+        a ``;`` stands at its own level."""
+        depth, j, seen = 0, start, False
         while self.tokens[j].kind != "END":
             t = self.tokens[j]
             if t.kind == "OP" and t.text in "([":
@@ -34,11 +35,11 @@ class StackingReader:
             elif t.kind == "OP" and t.text in ")]":
                 depth -= 1
                 if depth == 0:
-                    return j, semicolon
+                    return j, seen
             elif depth == 1 and t.kind == "OP" and t.text == ";":
-                semicolon = True
+                seen = True
             j += 1
-        return j, semicolon
+        return j, seen
 
     def bracket(self, open_tok: Token) -> Node:
         """A ``[`` where an operand starts: a row stack ``[a; b]`` or an Iverson bracket ``[t = T] x``."""

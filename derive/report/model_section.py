@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..notation.expr import Ref, Step
 from .document import Doc, listing
-from .latex import breakable, dim_math, escape_text, shape_math, sizes_math
+from .latex import breakable, dim_math, shape_math, sizes_math
 from .typeset import Typesetter
 
 
